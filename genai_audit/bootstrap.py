@@ -1,0 +1,179 @@
+"""Building the audit pipeline from settings: provider, processors, store, instrumentation.
+
+:func:`configure` is what every enablement path calls — the
+``GENAI_AUDIT_ENABLED`` start-up hook, the ``opentelemetry-instrument``
+configurator, and applications that call it themselves. It is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from genai_audit import semconv as sc
+from genai_audit.config import ConfigError, Settings, default_store_path
+from genai_audit.processors.chain import ProcessingChain, set_default_chain
+
+logger = logging.getLogger("genai_audit")
+
+_lock = threading.Lock()
+_pipeline: Pipeline | None = None
+
+
+class GenAISpanFilter(SpanProcessor):
+    """Forwards only LLM spans (those with ``gen_ai.operation.name``) to the next processor.
+
+    The audit store keeps model calls, not every HTTP or database span an
+    application's other instrumentation produces.
+    """
+
+    def __init__(self, next_processor: SpanProcessor) -> None:
+        self.next = next_processor
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.attributes and sc.OPERATION_NAME in span.attributes:
+            self.next.on_end(span)
+
+    def shutdown(self) -> None:
+        self.next.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.next.force_flush(timeout_millis)
+
+
+def store_exporter(settings: Settings) -> SpanExporter:
+    """The exporter ``GENAI_AUDIT_STORE`` names (default: the embedded SQLite store)."""
+    target = settings.store
+    if target.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{sc.ENV_STORE}={target!r}: this version writes to a local SQLite file only; "
+            "give a file path or leave it unset"
+        )
+    from genai_audit.store.sqlite import SqliteSpanExporter, StoreError
+
+    path = target or str(default_store_path())
+    try:
+        return SqliteSpanExporter(path)
+    except StoreError as exc:
+        raise ConfigError(f"{sc.ENV_STORE}: {exc}") from None
+
+
+@dataclass
+class Pipeline:
+    """What :func:`configure` set up; :meth:`shutdown` flushes and closes it."""
+
+    settings: Settings
+    tracer_provider: TracerProvider
+    processors: list[SpanProcessor] = field(default_factory=list)
+    instrumentors: list[Any] = field(default_factory=list)
+    owns_provider: bool = False
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return all(p.force_flush(timeout_millis) for p in self.processors)
+
+    def shutdown(self) -> None:
+        for instrumentor in self.instrumentors:
+            try:
+                instrumentor.uninstrument()
+            except Exception:  # noqa: BLE001 - shutting down; keep going
+                logger.debug("uninstrument failed", exc_info=True)
+        if self.owns_provider:
+            self.tracer_provider.shutdown()
+        else:
+            for processor in self.processors:
+                processor.shutdown()
+
+
+def _instrument_when_imported(name: str, pipeline: Pipeline) -> None:
+    """Instrument ``name`` as soon as the application imports it (now, if it already has)."""
+    import wrapt
+
+    def hook(_module: Any) -> None:
+        try:
+            if name == "openai":
+                from genai_audit.instrumentation.openai import OpenAIInstrumentor as Instrumentor
+            else:
+                from genai_audit.instrumentation.anthropic import AnthropicInstrumentor as Instrumentor
+            instrumentor = Instrumentor()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(tracer_provider=pipeline.tracer_provider, settings=pipeline.settings)
+                pipeline.instrumentors.append(instrumentor)
+        except Exception:  # noqa: BLE001 - never break the application's import
+            logger.warning("genai-audit: could not instrument %s", name, exc_info=True)
+
+    wrapt.register_post_import_hook(hook, name)
+
+
+def configure(
+    settings: Settings | None = None,
+    *,
+    chain: ProcessingChain | None = None,
+    exporters: Sequence[SpanExporter] = (),
+    instrument: bool = True,
+) -> Pipeline:
+    """Set up the audit pipeline once per process; later calls return the same pipeline.
+
+    ``exporters`` replace the store named by ``GENAI_AUDIT_STORE``. Raises
+    :class:`~genai_audit.config.ConfigError` on bad settings.
+    """
+    global _pipeline
+    with _lock:
+        if _pipeline is not None:
+            return _pipeline
+        settings = settings or Settings.from_env()
+        if chain is not None:
+            set_default_chain(chain)
+        targets = list(exporters) or [store_exporter(settings)]
+        current = trace.get_tracer_provider()
+        owns = not isinstance(current, TracerProvider)
+        provider = TracerProvider(resource=Resource.create(_resource(settings))) if owns else current
+        pipeline = Pipeline(settings, provider, owns_provider=owns)  # type: ignore[arg-type]
+        for exporter in targets:
+            processor = GenAISpanFilter(
+                BatchSpanProcessor(exporter, schedule_delay_millis=settings.export_delay_ms)
+            )
+            provider.add_span_processor(processor)  # type: ignore[union-attr]
+            pipeline.processors.append(processor)
+        if owns:
+            trace.set_tracer_provider(provider)
+        if settings.propagate_threads:
+            from genai_audit import threads
+
+            threads.install()
+        if instrument:
+            for name in settings.instrument:
+                _instrument_when_imported(name, pipeline)
+        _pipeline = pipeline
+        return pipeline
+
+
+def _resource(settings: Settings) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    if settings.environment:
+        attributes[sc.DEPLOYMENT_ENVIRONMENT] = settings.environment
+    return attributes
+
+
+def shutdown() -> None:
+    """Flush and close the pipeline :func:`configure` built (no-op when none)."""
+    global _pipeline
+    with _lock:
+        pipeline, _pipeline = _pipeline, None
+    if pipeline is not None:
+        pipeline.shutdown()
+
+
+def current_pipeline() -> Pipeline | None:
+    return _pipeline

@@ -1,0 +1,112 @@
+"""Settings read from environment variables, validated once.
+
+Bad values raise :class:`ConfigError` with a message naming the variable, so a
+misconfiguration shows at start-up rather than as a missing record later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from genai_audit import semconv as sc
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", "none", ""})
+DEFAULT_MAX_CONTENT_CHARS = 1_000_000
+KNOWN_INSTRUMENTATIONS = ("openai", "anthropic")
+
+
+class ConfigError(ValueError):
+    """A setting has a value genai-audit cannot use."""
+
+
+def parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def parse_capture(raw: str | None) -> bool:
+    """Content capture is on unless explicitly turned off.
+
+    Accepts the values of the official GenAI instrumentations too:
+    ``span_only`` and ``span_and_event`` mean on, ``no_content`` means off.
+    """
+    if raw is None or raw.strip() == "":
+        return True
+    value = raw.strip().lower()
+    if value in {"span_only", "span_and_event", "event_only"}:
+        return True
+    if value == "no_content":
+        return False
+    return parse_bool(sc.ENV_CAPTURE_CONTENT, raw, True)
+
+
+def parse_int(name: str, raw: str | None, default: int, minimum: int) -> int:
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def default_store_path() -> Path:
+    """The embedded store's default file, under the user's data directory."""
+    from platformdirs import user_data_path
+
+    return user_data_path("genai-audit", appauthor=False) / "audit.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipeline needs to know, from one place."""
+
+    capture_content: bool = True
+    max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
+    openai_stream_usage: bool = True
+    store: str = ""
+    instrument: tuple[str, ...] = KNOWN_INSTRUMENTATIONS
+    propagate_threads: bool = True
+    export_delay_ms: int = 500
+    environment: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        instrument = tuple(
+            name.strip().lower()
+            for name in env.get(sc.ENV_INSTRUMENT, ",".join(KNOWN_INSTRUMENTATIONS)).split(",")
+            if name.strip()
+        )
+        unknown = [name for name in instrument if name not in KNOWN_INSTRUMENTATIONS]
+        if unknown:
+            raise ConfigError(
+                f"{sc.ENV_INSTRUMENT}: unknown instrumentation {', '.join(unknown)}; "
+                f"known: {', '.join(KNOWN_INSTRUMENTATIONS)}"
+            )
+        return cls(
+            capture_content=parse_capture(env.get(sc.ENV_CAPTURE_CONTENT)),
+            max_content_chars=parse_int(
+                sc.ENV_MAX_CONTENT_CHARS, env.get(sc.ENV_MAX_CONTENT_CHARS), DEFAULT_MAX_CONTENT_CHARS, 64
+            ),
+            openai_stream_usage=parse_bool(
+                sc.ENV_OPENAI_STREAM_USAGE, env.get(sc.ENV_OPENAI_STREAM_USAGE), True
+            ),
+            store=env.get(sc.ENV_STORE, "").strip(),
+            instrument=instrument,
+            propagate_threads=parse_bool(sc.ENV_PROPAGATE_THREADS, env.get(sc.ENV_PROPAGATE_THREADS), True),
+            export_delay_ms=parse_int(sc.ENV_EXPORT_DELAY_MS, env.get(sc.ENV_EXPORT_DELAY_MS), 500, 1),
+            environment=env.get(sc.ENV_ENVIRONMENT, "").strip(),
+        )

@@ -1,0 +1,71 @@
+"""Turning structured content into span attributes, with visible truncation.
+
+Content over the size limit is cut *inside* the structure (each string part
+keeps a share of the budget) so the attribute stays valid JSON; the span then
+names what was cut, the original length and the SHA-256 of the full text, so
+an investigator can prove which text it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from genai_audit import semconv as sc
+
+#: short names used in the bookkeeping attributes
+SHORT_NAMES = {
+    sc.INPUT_MESSAGES: "input_messages",
+    sc.OUTPUT_MESSAGES: "output_messages",
+    sc.SYSTEM_INSTRUCTIONS: "system_instructions",
+    sc.TOOL_DEFINITIONS: "tool_definitions",
+}
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _cut(value: Any, budget: list[int]) -> Any:
+    """Copy of ``value`` whose strings together hold at most ``budget[0]`` characters."""
+    if isinstance(value, str):
+        keep = max(0, min(len(value), budget[0]))
+        budget[0] -= keep
+        return value if keep == len(value) else value[:keep] + "…"
+    if isinstance(value, dict):
+        return {key: _cut(item, budget) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cut(item, budget) for item in value]
+    return value
+
+
+def content_attributes(content: dict[str, Any], max_chars: int) -> dict[str, AttributeValue]:
+    """Span attributes for processed content; truncation is recorded, never silent."""
+    attributes: dict[str, AttributeValue] = {}
+    truncated: list[str] = []
+    for key, value in content.items():
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else to_json(value)
+        if len(text) > max_chars:
+            short = SHORT_NAMES.get(key, key)
+            truncated.append(key)
+            attributes[sc.AUDIT_ORIGINAL_LENGTH_PREFIX + short] = len(text)
+            attributes[sc.AUDIT_SHA256_PREFIX + short] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            if isinstance(value, str):
+                text = value[:max_chars] + "…"
+            else:
+                # JSON punctuation takes room too; shrink the string budget until it fits.
+                budget = max_chars
+                while True:
+                    text = to_json(_cut(value, [budget]))
+                    if len(text) <= max_chars + 1 or budget == 0:
+                        break
+                    budget = max(0, budget - (len(text) - max_chars) - 16)
+        attributes[key] = text
+    if truncated:
+        attributes[sc.AUDIT_TRUNCATED] = truncated
+    return attributes

@@ -1,0 +1,108 @@
+"""One serializer: a finished span -> the OTel-native document every store writes.
+
+The shape is the one the OpenTelemetry Collector's Elasticsearch exporter
+writes in ``otel`` mode (one document per span in ``traces-*.otel-*``):
+``@timestamp`` (span start), ``trace_id``, ``span_id``, ``parent_span_id``,
+``name``, ``kind``, ``duration`` in nanoseconds, ``status.code``/``message``,
+``attributes`` with their dotted keys kept flat, ``resource.attributes``,
+``scope`` and ``links``. Span events become documents of their own
+(:func:`event_documents`), as they do in ``logs-*`` there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+DATASET = "genai_audit.otel"
+NAMESPACE = "default"
+
+_KINDS = {
+    SpanKind.INTERNAL: "Internal",
+    SpanKind.SERVER: "Server",
+    SpanKind.CLIENT: "Client",
+    SpanKind.PRODUCER: "Producer",
+    SpanKind.CONSUMER: "Consumer",
+}
+_STATUS = {StatusCode.UNSET: "Unset", StatusCode.OK: "Ok", StatusCode.ERROR: "Error"}
+
+
+def timestamp(ns: int) -> str:
+    """RFC 3339 UTC with nanoseconds, as Elasticsearch's ``date_nanos`` accepts."""
+    seconds, nanos = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{nanos:09d}Z"
+
+
+def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not attributes:
+        return {}
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in attributes.items()}
+
+
+def _hex_trace(value: int) -> str:
+    return format(value, "032x")
+
+
+def _hex_span(value: int) -> str:
+    return format(value, "016x")
+
+
+def span_document(span: ReadableSpan, *, dataset: str = DATASET, namespace: str = NAMESPACE) -> dict[str, Any]:
+    """The stored document for one finished span."""
+    context = span.context
+    if context is None:
+        raise ValueError("span has no context")
+    start = span.start_time or 0
+    end = span.end_time or start
+    doc: dict[str, Any] = {
+        "@timestamp": timestamp(start),
+        "data_stream": {"type": "traces", "dataset": dataset, "namespace": namespace},
+        "trace_id": _hex_trace(context.trace_id),
+        "span_id": _hex_span(context.span_id),
+    }
+    if span.parent is not None and span.parent.span_id:
+        doc["parent_span_id"] = _hex_span(span.parent.span_id)
+    doc["name"] = span.name
+    doc["kind"] = _KINDS.get(span.kind, "Unspecified")
+    doc["duration"] = max(0, end - start)
+    status: dict[str, Any] = {"code": _STATUS.get(span.status.status_code, "Unset")}
+    if span.status.description:
+        status["message"] = span.status.description
+    doc["status"] = status
+    doc["attributes"] = _attrs(span.attributes)
+    doc["resource"] = {"attributes": _attrs(span.resource.attributes if span.resource else None)}
+    scope = span.instrumentation_scope
+    if scope is not None:
+        doc["scope"] = {"name": scope.name, "version": scope.version or "", "attributes": _attrs(
+            getattr(scope, "attributes", None))}
+    if span.links:
+        doc["links"] = [
+            {"trace_id": _hex_trace(link.context.trace_id), "span_id": _hex_span(link.context.span_id),
+             "attributes": _attrs(link.attributes)}
+            for link in span.links
+        ]
+    return doc
+
+
+def event_documents(span: ReadableSpan, *, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    """One log-shaped document per span event (exceptions, GenAI events)."""
+    context = span.context
+    if context is None or not span.events:
+        return []
+    return [
+        {
+            "@timestamp": timestamp(event.timestamp),
+            "data_stream": {"type": "logs", "dataset": DATASET, "namespace": namespace},
+            "trace_id": _hex_trace(context.trace_id),
+            "span_id": _hex_span(context.span_id),
+            "event_name": event.name,
+            "attributes": _attrs(event.attributes),
+            "resource": {"attributes": _attrs(span.resource.attributes if span.resource else None)},
+        }
+        for event in span.events
+    ]

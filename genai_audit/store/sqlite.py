@@ -1,0 +1,248 @@
+"""The embedded default store: one SQLite file, no server.
+
+* WAL journal with ``synchronous=FULL``: when :meth:`SqliteSpanExporter.export`
+  returns SUCCESS the batch is on disk.
+* Append-only: triggers refuse UPDATE and DELETE, and a span id already stored
+  is ignored, so a retried batch can never duplicate a record.
+* One row per span holding the OTel-native document (:mod:`genai_audit.serialize`)
+  plus indexed columns for the forensic look-ups (user, session, feature,
+  model, correlation id, error, time).
+* The file holds prompts and responses: it is created owner-only (0600) in an
+  owner-only directory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from genai_audit import semconv as sc
+from genai_audit.serialize import event_documents, span_document
+
+logger = logging.getLogger("genai_audit.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS spans (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    duration_ns INTEGER NOT NULL,
+    user_id TEXT,
+    session_id TEXT,
+    feature TEXT,
+    model TEXT,
+    provider TEXT,
+    operation TEXT,
+    request_id TEXT,
+    error_type TEXT,
+    status TEXT,
+    doc TEXT NOT NULL,
+    UNIQUE (trace_id, span_id)
+);
+CREATE INDEX IF NOT EXISTS spans_time ON spans (start_ns);
+CREATE INDEX IF NOT EXISTS spans_session ON spans (session_id, start_ns);
+CREATE INDEX IF NOT EXISTS spans_user ON spans (user_id, start_ns);
+CREATE INDEX IF NOT EXISTS spans_feature ON spans (feature, start_ns);
+CREATE INDEX IF NOT EXISTS spans_model ON spans (model, start_ns);
+CREATE INDEX IF NOT EXISTS spans_request ON spans (request_id);
+CREATE INDEX IF NOT EXISTS spans_error ON spans (error_type, start_ns);
+CREATE TABLE IF NOT EXISTS span_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    trace_id TEXT NOT NULL,
+    span_id TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS span_events_span ON span_events (trace_id, span_id);
+CREATE TRIGGER IF NOT EXISTS spans_no_update BEFORE UPDATE ON spans
+    BEGIN SELECT RAISE(ABORT, 'genai-audit store is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS spans_no_delete BEFORE DELETE ON spans
+    BEGIN SELECT RAISE(ABORT, 'genai-audit store is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS span_events_no_update BEFORE UPDATE ON span_events
+    BEGIN SELECT RAISE(ABORT, 'genai-audit store is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS span_events_no_delete BEFORE DELETE ON span_events
+    BEGIN SELECT RAISE(ABORT, 'genai-audit store is append-only'); END;
+"""
+
+_COLUMNS = {
+    "user_id": sc.ENDUSER_ID,
+    "session_id": sc.SESSION_ID,
+    "feature": sc.AUDIT_FEATURE,
+    "model": sc.REQUEST_MODEL,
+    "provider": sc.PROVIDER_NAME,
+    "operation": sc.OPERATION_NAME,
+    "request_id": sc.AUDIT_REQUEST_ID,
+    "error_type": sc.ERROR_TYPE,
+}
+
+
+class StoreError(Exception):
+    """The store cannot be opened or read."""
+
+
+def _secure_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Connection:
+    """Open the store (creating it owner-only if asked) with the durable settings."""
+    file = Path(path).expanduser()
+    if not create and not file.exists():
+        raise StoreError(f"no audit store at {file}")
+    try:
+        if create:
+            _secure_file(file)
+        conn = sqlite3.connect(str(file), check_same_thread=False, isolation_level=None, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        if create:
+            conn.executescript(SCHEMA)
+        else:
+            conn.execute("SELECT 1 FROM spans LIMIT 1")
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot open audit store {file}: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot create audit store {file}: {exc.strerror or exc}") from None
+    return conn
+
+
+def _row(doc: dict[str, Any], start_ns: int) -> tuple[Any, ...]:
+    attributes = doc["attributes"]
+    values = [attributes.get(key) for key in _COLUMNS.values()]
+    values = [None if value is None else str(value) for value in values]
+    return (doc["trace_id"], doc["span_id"], start_ns, doc["duration"], *values, doc["status"]["code"],
+            json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO spans (trace_id, span_id, start_ns, duration_ns, "
+    + ", ".join(_COLUMNS)
+    + ", status, doc) VALUES (" + ", ".join("?" * (5 + len(_COLUMNS) + 1)) + ")"
+)
+
+
+class SqliteSpanExporter(SpanExporter):
+    """Writes finished spans to the embedded store; never raises into the SDK."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self._conn = connect(self.path)
+        self._lock = threading.Lock()
+        self._closed = False
+        self.exported = 0
+        self.failed = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        rows = []
+        events = []
+        try:
+            for span in spans:
+                doc = span_document(span)
+                rows.append(_row(doc, span.start_time or 0))
+                events.extend(
+                    (doc["trace_id"], doc["span_id"], json.dumps(e, ensure_ascii=False, default=str))
+                    for e in event_documents(span)
+                )
+            with self._lock:
+                if self._closed:
+                    raise StoreError("exporter is shut down")
+                conn = self._conn
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    before = conn.total_changes
+                    conn.executemany(_INSERT, rows)
+                    if conn.total_changes - before:
+                        conn.executemany("INSERT INTO span_events (trace_id, span_id, doc) VALUES (?, ?, ?)", events)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            self.exported += len(rows)
+            return SpanExportResult.SUCCESS
+        except Exception:
+            self.failed += len(spans)
+            logger.warning("genai-audit: could not write %d span(s) to %s", len(spans), self.path, exc_info=True)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Query:
+    """Filters for reading documents back; all optional."""
+
+    session_id: str | None = None
+    user_id: str | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    feature: str | None = None
+    model: str | None = None
+    limit: int | None = None
+
+
+def read_documents(conn: sqlite3.Connection, query: Query) -> Iterator[dict[str, Any]]:
+    """Stored documents in record order, filtered."""
+    clauses, params = [], []
+    for column, value in (
+        ("session_id", query.session_id), ("user_id", query.user_id),
+        ("feature", query.feature), ("model", query.model),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.since_ns is not None:
+        clauses.append("start_ns >= ?")
+        params.append(query.since_ns)
+    if query.until_ns is not None:
+        clauses.append("start_ns < ?")
+        params.append(query.until_ns)
+    sql = "SELECT doc FROM spans"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    sql += " ORDER BY start_ns, seq"
+    if query.limit is not None:
+        sql += f" LIMIT {int(query.limit)}"
+    for (doc,) in conn.execute(sql, params):
+        yield json.loads(doc)
+
+
+def read_events(conn: sqlite3.Connection, trace_id: str, span_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute("SELECT doc FROM span_events WHERE trace_id = ? AND span_id = ? ORDER BY seq",
+                        (trace_id, span_id))
+    return [json.loads(doc) for (doc,) in rows]
+
+
+def list_sessions(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        """SELECT session_id, MIN(start_ns), MAX(start_ns + duration_ns), COUNT(*),
+                  GROUP_CONCAT(DISTINCT user_id), GROUP_CONCAT(DISTINCT model),
+                  SUM(CASE WHEN status = 'Error' THEN 1 ELSE 0 END)
+           FROM spans WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY MIN(start_ns)"""
+    )
+    return [
+        {"session_id": sid, "first_ns": first, "last_ns": last, "calls": count,
+         "users": sorted((users or "").split(",")) if users else [],
+         "models": sorted((models or "").split(",")) if models else [], "errors": errors}
+        for sid, first, last, count, users, models, errors in rows
+    ]

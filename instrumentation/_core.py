@@ -1,0 +1,249 @@
+"""What every wrapped LLM call shares: the span lifecycle, metrics, and the error boundary.
+
+Two error boundaries, everywhere:
+
+* the client's own exceptions are recorded on the span and re-raised untouched;
+* exceptions raised by *our* code are logged at debug level, counted, and never
+  reach the application (:func:`guarded`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.util.types import AttributeValue
+
+from genai_audit import __version__
+from genai_audit import audit_context
+from genai_audit import semconv as sc
+from genai_audit.config import Settings
+from genai_audit.content import content_attributes
+from genai_audit.processors.chain import AuditRecord, ProcessingChain, default_chain
+
+logger = logging.getLogger("genai_audit.instrumentation")
+SCHEMA_URL = f"https://opentelemetry.io/schemas/{sc.SEMCONV_VERSION}"
+
+_errors_lock = threading.Lock()
+_internal_errors = 0
+
+
+def internal_errors() -> int:
+    """How many exceptions inside genai-audit were swallowed to protect the application."""
+    return _internal_errors
+
+
+@contextmanager
+def guarded(what: str) -> Iterator[None]:
+    """Run our own code; log and swallow anything it raises."""
+    global _internal_errors
+    try:
+        yield
+    except Exception:
+        with _errors_lock:
+            _internal_errors += 1
+        logger.debug("genai-audit: %s failed; the application is unaffected", what, exc_info=True)
+
+
+_IN_CALL = otel_context.create_key("genai_audit.in_llm_call")
+
+
+def suppressed() -> bool:
+    """True when this call must not be traced.
+
+    Either instrumentation is switched off for this context (as inside an
+    exporter), or we are already inside an instrumented call (an SDK helper
+    calling another wrapped method), which keeps it to one span per call.
+    """
+    return not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL) is True
+
+
+def _histogram(meter: Meter, name: str, unit: str, description: str, buckets: tuple[float, ...]) -> Histogram:
+    try:
+        return meter.create_histogram(
+            name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets)
+        )
+    except TypeError:  # API older than 1.23 has no advisory parameter
+        return meter.create_histogram(name, unit=unit, description=description)
+
+
+class Telemetry:
+    """Tracer, metric instruments, settings and processing chain of one instrumentor."""
+
+    @property
+    def chain(self) -> ProcessingChain:
+        """The chain given at instrumentation, else the process-wide default (read per call)."""
+        return self._chain if self._chain is not None else default_chain()
+
+    def __init__(
+        self,
+        scope: str,
+        settings: Settings,
+        chain: ProcessingChain | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self._chain = chain
+        self.tracer = trace.get_tracer(scope, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        meter = get_meter(scope, __version__, meter_provider, schema_url=SCHEMA_URL)
+        self.token_usage = _histogram(
+            meter, sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used", sc.TOKEN_BUCKETS
+        )
+        self.duration = _histogram(
+            meter, sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration", sc.DURATION_BUCKETS
+        )
+        self.time_to_first_chunk = _histogram(
+            meter, sc.METRIC_TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a stream",
+            sc.DURATION_BUCKETS,
+        )
+
+
+_METRIC_KEYS = (
+    sc.OPERATION_NAME,
+    sc.PROVIDER_NAME,
+    sc.REQUEST_MODEL,
+    sc.RESPONSE_MODEL,
+    sc.SERVER_ADDRESS,
+    sc.SERVER_PORT,
+)
+
+
+class LLMCall:
+    """One in-flight model call: its span, timings, and what it will record.
+
+    :meth:`end` is idempotent and thread-safe, so a stream can be finished from
+    iteration, ``close()``, a context exit or the garbage collector, and the
+    span still ends exactly once.
+    """
+
+    def __init__(
+        self,
+        telemetry: Telemetry,
+        operation: str,
+        start_attributes: Mapping[str, AttributeValue],
+        content: Mapping[str, Any],
+    ) -> None:
+        self.telemetry = telemetry
+        attributes = dict(start_attributes)
+        attributes.update(audit_context.current())
+        model = attributes.get(sc.REQUEST_MODEL)
+        name = f"{operation} {model}" if model else operation
+        self.span: Span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self.attributes: dict[str, AttributeValue] = attributes
+        self.content: dict[str, Any] = dict(content) if telemetry.settings.capture_content else {}
+        self.started = time.perf_counter()
+        self.first_chunk_at: float | None = None
+        self._ended = False
+        self._lock = threading.Lock()
+
+    # -- used by extractors ------------------------------------------------------
+    def set(self, key: str, value: AttributeValue | None) -> None:
+        if value is not None:
+            self.attributes[key] = value
+
+    def set_content(self, key: str, value: Any) -> None:
+        if self.telemetry.settings.capture_content and value:
+            self.content[key] = value
+
+    def mark_first_chunk(self) -> None:
+        if self.first_chunk_at is None:
+            self.first_chunk_at = time.perf_counter()
+
+    @contextmanager
+    def current(self) -> Iterator[None]:
+        """Make the span current while the client runs (HTTP spans become children)."""
+        ctx = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(self.span))
+        token = otel_context.attach(ctx)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    # -- ending --------------------------------------------------------------------
+    def end(self, error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        try:
+            with guarded("finishing span"):
+                self._finish(error)
+        finally:
+            self.span.end()
+
+    def _finish(self, error: BaseException | None) -> None:
+        elapsed = time.perf_counter() - self.started
+        record = AuditRecord(attributes=self.attributes, content=self.content)
+        if error is not None:
+            error_type = type(error).__qualname__
+            self.attributes[sc.ERROR_TYPE] = error_type
+            status_code = getattr(error, "status_code", None)
+            if isinstance(status_code, int):
+                self.attributes["http.response.status_code"] = status_code
+            record.content["exception.message"] = str(error)
+        if self.first_chunk_at is not None:
+            self.attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_at - self.started
+        with guarded("processing chain"):
+            self.telemetry.chain(record)
+        message = record.content.pop("exception.message", None) if error is not None else None
+        if record.failures:
+            self.attributes[sc.AUDIT_PROCESSING_FAILED] = record.failures
+        self.attributes[sc.AUDIT_CONTENT_CAPTURED] = self.telemetry.settings.capture_content
+        with guarded("content attributes"):
+            self.span.set_attributes(content_attributes(record.content, self.telemetry.settings.max_content_chars))
+        self.span.set_attributes(self.attributes)
+        if error is not None:
+            self._record_error(error, message)
+        self._record_metrics(elapsed, error)
+
+    def _record_error(self, error: BaseException, message: Any) -> None:
+        error_type = type(error).__qualname__
+        text = message if isinstance(message, str) else error_type
+        # The stack trace is recorded without the exception's message: the
+        # message may quote prompt content and has been through the chain above.
+        stack = "".join(traceback.format_tb(error.__traceback__)) + f"{type(error).__module__}.{error_type}"
+        self.span.add_event(
+            "exception",
+            {"exception.type": f"{type(error).__module__}.{error_type}", "exception.message": text,
+             "exception.stacktrace": stack},
+        )
+        self.span.set_status(Status(StatusCode.ERROR, text))
+
+    def _record_metrics(self, elapsed: float, error: BaseException | None) -> None:
+        attrs = {key: self.attributes[key] for key in _METRIC_KEYS if key in self.attributes}
+        if error is not None:
+            attrs[sc.ERROR_TYPE] = type(error).__qualname__
+        telemetry = self.telemetry
+        telemetry.duration.record(elapsed, attrs)
+        if self.first_chunk_at is not None:
+            telemetry.time_to_first_chunk.record(self.first_chunk_at - self.started, attrs)
+        for key, token_type in ((sc.USAGE_INPUT_TOKENS, "input"), (sc.USAGE_OUTPUT_TOKENS, "output")):
+            value = self.attributes.get(key)
+            if isinstance(value, int):
+                telemetry.token_usage.record(value, {**attrs, sc.TOKEN_TYPE: token_type})
+
+
+Extractor = Callable[[LLMCall, Any], None]
+
+
+def start_call(
+    telemetry: Telemetry,
+    operation: str,
+    attributes: Mapping[str, AttributeValue],
+    content: Mapping[str, Any],
+) -> LLMCall | None:
+    """Start a call's span, or return None (and log) if our code fails."""
+    with guarded("starting span"):
+        return LLMCall(telemetry, operation, attributes, content)
+    return None

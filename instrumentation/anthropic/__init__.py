@@ -1,0 +1,70 @@
+"""Instrumentation for the ``anthropic`` Python SDK.
+
+``messages.create`` (sync, async, ``stream=True``) and the ``messages.stream(...)``
+context manager each become one CLIENT span with the OpenTelemetry GenAI
+attributes and the audit context; unless
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false``, the system prompt,
+every message (tool use and tool results included), the tool definitions and
+the full response are recorded in message-parts JSON after the processing
+chain (redaction) has run on them.
+
+Captured content is sensitive: it holds whatever users typed.
+
+Usage::
+
+    from genai_audit.instrumentation.anthropic import AnthropicInstrumentor
+    AnthropicInstrumentor().instrument(tracer_provider=provider)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from genai_audit import semconv as sc
+from genai_audit.config import Settings
+from genai_audit.instrumentation._core import Telemetry
+from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
+from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
+from genai_audit.instrumentation.anthropic import _extract, _managers
+from genai_audit.instrumentation.anthropic.package import _instruments
+
+__all__ = ["AnthropicInstrumentor"]
+
+SPEC = CallSpec(sc.OP_CHAT, _extract.read_request, _extract.read_response, _extract.stream_accumulator)
+
+
+def targets(telemetry: Telemetry) -> list[Target]:
+    module = "anthropic.resources.messages"
+    return [
+        (module, "Messages.create", sync_wrapper(telemetry, SPEC)),
+        (module, "AsyncMessages.create", async_wrapper(telemetry, SPEC)),
+        (module, "Messages.stream", _managers.manager_wrapper(telemetry, _managers.SyncManager)),
+        (module, "AsyncMessages.stream", _managers.manager_wrapper(telemetry, _managers.AsyncManager)),
+    ]
+
+
+class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
+    """Instruments the ``anthropic`` SDK; ``instrument()`` takes the same options as
+    :class:`genai_audit.instrumentation.openai.OpenAIInstrumentor`."""
+
+    _wrapped: list[Any]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        telemetry = Telemetry(
+            "genai_audit.instrumentation.anthropic",
+            kwargs.get("settings") or Settings.from_env(),
+            kwargs.get("chain"),
+            kwargs.get("tracer_provider"),
+            kwargs.get("meter_provider"),
+        )
+        self._wrapped = wrap_all(targets(telemetry))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        unwrap_all(getattr(self, "_wrapped", []))
+        self._wrapped = []

@@ -1,0 +1,3 @@
+"""Supported ``anthropic`` versions."""
+
+_instruments = ("anthropic >= 0.30, < 3",)

@@ -1,0 +1,147 @@
+"""Stream accumulators for OpenAI chat-completion chunks and Responses API events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from genai_audit import semconv as sc
+from genai_audit.instrumentation._core import LLMCall
+from genai_audit.instrumentation._parts import arg, get, json_or_text, text_part
+from genai_audit.instrumentation.openai import _extract
+
+
+class _Choice:
+    __slots__ = ("finish_reason", "role", "text", "tools")
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.text: list[str] = []
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+
+
+class ChatAccumulator:
+    """Rebuilds the streamed completion; hides the usage chunk only we asked for."""
+
+    def __init__(self, hide_usage_chunk: bool) -> None:
+        self.hide_usage_chunk = hide_usage_chunk
+        self.choices: dict[int, _Choice] = {}
+        self.response: dict[str, Any] = {}
+        self.usage: Any = None
+        self.chunks = 0
+
+    def feed(self, chunk: Any) -> bool:
+        self.chunks += 1
+        for key in ("id", "model", "system_fingerprint", "service_tier"):
+            value = get(chunk, key)
+            if value is not None:
+                self.response[key] = value
+        usage = get(chunk, "usage")
+        if usage is not None:
+            self.usage = usage
+        choices = get(chunk, "choices") or []
+        for choice in choices:
+            state = self.choices.setdefault(get(choice, "index", 0), _Choice())
+            delta = get(choice, "delta")
+            role = get(delta, "role")
+            if role:
+                state.role = role
+            text = get(delta, "content")
+            if text:
+                state.text.append(text)
+            for tool in get(delta, "tool_calls") or []:
+                slot = state.tools.setdefault(get(tool, "index", 0), {"id": None, "name": None, "arguments": []})
+                slot["id"] = get(tool, "id") or slot["id"]
+                function = get(tool, "function")
+                slot["name"] = get(function, "name") or slot["name"]
+                arguments = get(function, "arguments")
+                if arguments:
+                    slot["arguments"].append(arguments)
+            reason = get(choice, "finish_reason")
+            if reason:
+                state.finish_reason = reason
+        return self.hide_usage_chunk and not choices and usage is not None
+
+    def finish(self, call: LLMCall) -> None:
+        _extract.read_response_ids(call, self.response)
+        _extract.read_usage(call, self.usage)
+        call.set(sc.AUDIT_STREAM_CHUNKS, self.chunks)
+        outputs = []
+        reasons = []
+        for index in sorted(self.choices):
+            state = self.choices[index]
+            parts: list[dict[str, Any]] = []
+            if state.text:
+                parts.append(text_part("".join(state.text)))
+            for tool_index in sorted(state.tools):
+                tool = state.tools[tool_index]
+                parts.append({
+                    "type": "tool_call", "id": tool["id"], "name": tool["name"],
+                    "arguments": json_or_text("".join(tool["arguments"])),
+                })
+            reasons.append(state.finish_reason or "")
+            outputs.append({"role": state.role, "parts": parts, "finish_reason": state.finish_reason})
+        if reasons:
+            call.set(sc.RESPONSE_FINISH_REASONS, reasons)
+        call.set_content(sc.OUTPUT_MESSAGES, outputs)
+
+
+def chat_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> ChatAccumulator | None:
+    if not arg(kwargs, "stream"):
+        return None
+    return ChatAccumulator(hide_usage_chunk=changed)
+
+
+def with_stream_usage(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Ask for the final usage chunk on streams, unless the caller decided about it.
+
+    The chunk this adds is hidden from the application by :class:`ChatAccumulator`,
+    so the application sees exactly the stream it asked for.
+    """
+    if not arg(kwargs, "stream"):
+        return None
+    options = arg(kwargs, "stream_options")
+    if options is not None and get(options, "include_usage") is not None:
+        return None
+    changed = dict(kwargs)
+    changed["stream_options"] = {**(dict(options) if isinstance(options, Mapping) else {}), "include_usage": True}
+    return changed
+
+
+class ResponsesAccumulator:
+    """Keeps the final ``response`` object a Responses API stream ends with."""
+
+    def __init__(self) -> None:
+        self.final: Any = None
+        self.latest: Any = None
+        self.chunks = 0
+        self.text: list[str] = []
+
+    def feed(self, event: Any) -> bool:
+        self.chunks += 1
+        kind = get(event, "type")
+        response = get(event, "response")
+        if response is not None:
+            self.latest = response
+            if kind in ("response.completed", "response.incomplete", "response.failed"):
+                self.final = response
+        elif kind == "response.output_text.delta":
+            self.text.append(get(event, "delta") or "")
+        return False
+
+    def finish(self, call: LLMCall) -> None:
+        call.set(sc.AUDIT_STREAM_CHUNKS, self.chunks)
+        if self.final is not None:
+            _extract.read_responses_response(call, self.final)
+            return
+        if self.latest is not None:
+            _extract.read_response_ids(call, self.latest)
+        if self.text:  # stream cut short: keep what arrived
+            call.set_content(sc.OUTPUT_MESSAGES, [{"role": "assistant", "parts": [text_part("".join(self.text))]}])
+
+
+def responses_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> ResponsesAccumulator | None:
+    if not arg(kwargs, "stream"):
+        return None
+    return ResponsesAccumulator()

@@ -1,0 +1,3 @@
+"""Supported ``openai`` versions."""
+
+_instruments = ("openai >= 1.0, < 4",)

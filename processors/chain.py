@@ -1,0 +1,99 @@
+"""The processing chain: small steps over one :class:`AuditRecord`.
+
+Instrumentation builds one record per LLM call — the span attributes known so
+far and the captured content in structured form (message-parts lists, not
+JSON text) — and runs the chain on it *before* anything becomes a span
+attribute. Steps redact content in place, add attributes (classification,
+flags, cost), or raise alerts.
+
+The chain fails closed: when a step raises, every piece of content is
+replaced by a placeholder, the failure is named on the record and counted,
+and the remaining steps still run on what is left. Raw content never leaves
+because a step broke.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from opentelemetry.util.types import AttributeValue
+
+logger = logging.getLogger("genai_audit.processors")
+
+WITHHELD = "[content withheld: audit processing failed]"
+
+
+@dataclass
+class AuditRecord:
+    """What one LLM call is about to record.
+
+    ``content`` maps a span attribute name (``gen_ai.input.messages``,
+    ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
+    ``gen_ai.tool.definitions``, ``exception.message``) to a JSON-compatible
+    value. ``attributes`` are the span attributes gathered so far, including
+    the audit context; steps may add to them.
+    """
+
+    attributes: MutableMapping[str, AttributeValue] = field(default_factory=dict)
+    content: dict[str, Any] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class Step(Protocol):
+    """One processing step. Mutates the record; may raise (the chain fails closed)."""
+
+    def __call__(self, record: AuditRecord) -> None: ...
+
+
+def _step_name(step: Step) -> str:
+    return getattr(step, "__name__", None) or type(step).__name__
+
+
+class ProcessingChain:
+    """Runs steps in order over a record; see the module docstring for failure handling."""
+
+    def __init__(self, steps: Iterable[Step] = ()) -> None:
+        self.steps: Sequence[Step] = tuple(steps)
+        for step in self.steps:
+            if not callable(step):
+                raise TypeError(f"processing step {step!r} is not callable")
+        self._lock = threading.Lock()
+        self._failures = 0
+
+    @property
+    def failures(self) -> int:
+        """How many step failures this chain has masked so far."""
+        return self._failures
+
+    def __call__(self, record: AuditRecord) -> AuditRecord:
+        for step in self.steps:
+            try:
+                step(record)
+            except Exception:
+                name = _step_name(step)
+                logger.warning("audit processing step %s failed; content withheld", name, exc_info=True)
+                with self._lock:
+                    self._failures += 1
+                record.failures.append(name)
+                record.content = {key: WITHHELD for key in record.content}
+        return record
+
+
+#: The chain used when nothing else is configured.
+IDENTITY = ProcessingChain()
+_default: ProcessingChain = IDENTITY
+
+
+def set_default_chain(chain: ProcessingChain) -> None:
+    """Make ``chain`` the one instrumentation uses when given none explicitly."""
+    global _default
+    _default = chain
+
+
+def default_chain() -> ProcessingChain:
+    return _default

@@ -641,7 +641,8 @@ def test_anthropic_messages_default_echo(fake: FakeProvider, ant: anthropic.Anth
     assert message.usage.output_tokens == 3
     request = fake.requests[0]
     assert request.path == "/v1/messages"
-    assert request.headers["x-api-key"] == "test"
+    # anthropic 2.x sends the key as a bearer token; older SDKs used x-api-key.
+    assert "Bearer test" in request.headers.get("authorization", "") or request.headers.get("x-api-key") == "test"
     assert "anthropic-version" in request.headers
 
 

@@ -1,0 +1,48 @@
+# Everything runs from a virtual environment cached under the user's cache
+# directory, keyed on the dependency declarations, so a second run is fast.
+PYTHON ?= python3
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/genai-audit
+DEPS_HASH := $(shell cat pyproject.toml setup.py | sha256sum | cut -c1-12)
+VENV ?= $(CACHE_DIR)/venv-$(DEPS_HASH)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast lint typecheck bench clean-venv
+
+$(STAMP): pyproject.toml setup.py
+	@mkdir -p $(CACHE_DIR)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+	@# editable installs point at the checkout they were made from; re-point when it moved
+	@$(BIN)/python -c "import genai_audit, os, sys; sys.exit(os.path.dirname(os.path.dirname(genai_audit.__file__)) != os.getcwd())" \
+		|| $(BIN)/python -m pip install --quiet --no-deps -e .
+
+demo: setup
+	$(BIN)/genai-audit demo
+
+lint: setup
+	$(BIN)/ruff check .
+
+# mypy cannot follow the editable install's import hook, so it checks the
+# package as it is laid out in a wheel.
+typecheck: setup
+	@rm -rf build/typecheck
+	@$(BIN)/python setup.py -q build_py --build-lib build/typecheck 2>/dev/null
+	cd build/typecheck && $(BIN)/mypy --config-file ../../pyproject.toml genai_audit
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+test: lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/overhead.py
+
+clean-venv:
+	rm -rf $(VENV)

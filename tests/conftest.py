@@ -1,0 +1,104 @@
+"""Shared fixtures: a real fake-provider server, in-memory OpenTelemetry pipelines, instrumented SDKs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from genai_audit.config import Settings
+from genai_audit.instrumentation.anthropic import AnthropicInstrumentor
+from genai_audit.instrumentation.openai import OpenAIInstrumentor
+from genai_audit.testing.fake_provider import FakeProvider
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[FakeProvider]:
+    with FakeProvider() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(provider: FakeProvider) -> Iterator[FakeProvider]:
+    provider.reset()
+    yield provider
+    provider.reset()
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.exporter.get_finished_spans())
+
+    def span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def metrics(self) -> dict[str, list[Any]]:
+        data = self.reader.get_metrics_data()
+        found: dict[str, list[Any]] = {}
+        if data is None:
+            return found
+        for resource_metrics in data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    found.setdefault(metric.name, []).extend(metric.data.data_points)
+        return found
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def telemetry() -> Telemetry:
+    return Telemetry()
+
+
+@pytest.fixture
+def instrumented(telemetry: Telemetry, settings: Settings) -> Iterator[Telemetry]:
+    """Both SDKs instrumented into ``telemetry``; uninstrumented afterwards."""
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    for instrumentor in instrumentors:
+        instrumentor.instrument(
+            tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, settings=settings
+        )
+    yield telemetry
+    for instrumentor in instrumentors:
+        instrumentor.uninstrument()
+
+
+@pytest.fixture
+def oai(fake: FakeProvider) -> openai.OpenAI:
+    return openai.OpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0)
+
+
+@pytest.fixture
+def aoai(fake: FakeProvider) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0)
+
+
+@pytest.fixture
+def claude(fake: FakeProvider) -> anthropic.Anthropic:
+    return anthropic.Anthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0)
+
+
+@pytest.fixture
+def aclaude(fake: FakeProvider) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0)

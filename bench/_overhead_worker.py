@@ -470,20 +470,28 @@ def make_call(client: Any, mode: str) -> Callable[[], None]:
 
 
 def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> dict[str, Any]:
+    """Warm up, then time ``reps`` batches of ``calls`` calls: wall clock and process CPU time."""
     for _ in range(warmup):
         call()
-    per_call: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
     for _ in range(reps):
         gc.collect()
+        c0 = time.process_time_ns()
         t0 = time.perf_counter_ns()
         for _ in range(calls):
             call()
-        per_call.append((time.perf_counter_ns() - t0) / calls / 1000.0)
+        t1 = time.perf_counter_ns()
+        c1 = time.process_time_ns()
+        wall.append((t1 - t0) / calls / 1000.0)
+        cpu.append((c1 - c0) / calls / 1000.0)
     return {
-        "median_us": statistics.median(per_call),
-        "min_us": min(per_call),
-        "max_us": max(per_call),
-        "reps_us": [round(x, 2) for x in per_call],
+        "median_us": statistics.median(wall),
+        "median_cpu_us": statistics.median(cpu),
+        "min_us": min(wall),
+        "min_cpu_us": min(cpu),
+        "reps_us": [round(x, 2) for x in wall],
+        "reps_cpu_us": [round(x, 2) for x in cpu],
     }
 
 
@@ -533,7 +541,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = make_client(handler)
         inst = run_phase(make_call(client, args.mode), args.calls, args.reps, args.warmup)
         result["instrumented"] = inst
-        result["overhead_us"] = inst["median_us"] - result["bare"]["median_us"]
+        bare = result["bare"]
+        result["overhead_us"] = inst["median_us"] - bare["median_us"]
+        result["overhead_cpu_us"] = inst["median_cpu_us"] - bare["median_cpu_us"]
 
         gc.collect()
         sinks.tracer_provider.force_flush()

@@ -22,6 +22,8 @@ def _parts_text(messages: Any) -> list[tuple[str, str]]:
             messages = json.loads(messages)
         except ValueError:
             return [("?", messages)]
+    if isinstance(messages, list) and messages and all(isinstance(m, dict) and "role" not in m for m in messages):
+        messages = [{"role": "system", "parts": messages}]  # system instructions are bare parts
     lines = []
     for message in messages or []:
         if not isinstance(message, dict):

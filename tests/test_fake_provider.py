@@ -1008,9 +1008,8 @@ def test_malformed_anthropic(fake: FakeProvider, ant: anthropic.Anthropic, kind:
 
 def test_malformed_stream_shapes_on_the_wire(fake: FakeProvider) -> None:
     body = {"model": "m", "messages": USER, "stream": True}
-    fake.script(Reply(text="x" * 40, chunk_size=4), Malformed("garbage_sse"))
-    fake.script(Malformed("truncated_stream"))
     good = sse_events(raw_post(fake, "/v1/chat/completions", body).read().decode())
+    fake.script(Malformed("garbage_sse"), Malformed("truncated_stream"))
     garbage = sse_events(raw_post(fake, "/v1/chat/completions", body).read().decode())
     assert len(garbage) == len(good) + 1
     assert garbage[-1] == (None, "[DONE]")

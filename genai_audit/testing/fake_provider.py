@@ -785,6 +785,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default listen backlog of 5 drops SYNs when many clients
+    # connect at once, which costs a 1 s retransmit.
+    request_queue_size = 256
 
     def __init__(self, provider: FakeProvider) -> None:
         self.provider = provider

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from genai_audit.bootstrap import configure, shutdown
     from genai_audit.audit_context import AuditContext, context, current, from_headers
+    from genai_audit.bootstrap import configure, shutdown
 
 __all__ = ["AuditContext", "__version__", "configure", "context", "current", "from_headers", "shutdown"]
 

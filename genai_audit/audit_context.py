@@ -78,7 +78,9 @@ class AuditContext:
         self._attach()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._detach()
 
     async def __aenter__(self) -> AuditContext:

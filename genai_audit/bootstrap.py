@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -87,7 +87,7 @@ class Pipeline:
         for instrumentor in self.instrumentors:
             try:
                 instrumentor.uninstrument()
-            except Exception:  # noqa: BLE001 - shutting down; keep going
+            except Exception:
                 logger.debug("uninstrument failed", exc_info=True)
         if self.owns_provider:
             self.tracer_provider.shutdown()
@@ -110,7 +110,7 @@ def _instrument_when_imported(name: str, pipeline: Pipeline) -> None:
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(tracer_provider=pipeline.tracer_provider, settings=pipeline.settings)
                 pipeline.instrumentors.append(instrumentor)
-        except Exception:  # noqa: BLE001 - never break the application's import
+        except Exception:
             logger.warning("genai-audit: could not instrument %s", name, exc_info=True)
 
     wrapt.register_post_import_hook(hook, name)
@@ -138,13 +138,15 @@ def configure(
         targets = list(exporters) or [store_exporter(settings)]
         current = trace.get_tracer_provider()
         owns = not isinstance(current, TracerProvider)
-        provider = TracerProvider(resource=Resource.create(_resource(settings))) if owns else current
-        pipeline = Pipeline(settings, provider, owns_provider=owns)  # type: ignore[arg-type]
+        provider = TracerProvider(resource=Resource.create(_resource(settings))) if owns else cast(
+            TracerProvider, current
+        )
+        pipeline = Pipeline(settings, provider, owns_provider=owns)
         for exporter in targets:
             processor = GenAISpanFilter(
                 BatchSpanProcessor(exporter, schedule_delay_millis=settings.export_delay_ms)
             )
-            provider.add_span_processor(processor)  # type: ignore[union-attr]
+            provider.add_span_processor(processor)
             pipeline.processors.append(processor)
         if owns:
             trace.set_tracer_provider(provider)

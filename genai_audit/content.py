@@ -54,7 +54,8 @@ def content_attributes(content: dict[str, Any], max_chars: int) -> dict[str, Att
             short = SHORT_NAMES.get(key, key)
             truncated.append(key)
             attributes[sc.AUDIT_ORIGINAL_LENGTH_PREFIX + short] = len(text)
-            attributes[sc.AUDIT_SHA256_PREFIX + short] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+            attributes[sc.AUDIT_SHA256_PREFIX + short] = digest
             if isinstance(value, str):
                 text = value[:max_chars] + "…"
             else:

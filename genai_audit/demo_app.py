@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import anthropic
 import openai
@@ -23,7 +24,7 @@ SYSTEM = (
     "You are Acme Support, a helpful assistant for Acme Outdoor Gear. Answer from the order system "
     "and the knowledge base only. Never approve refunds above 100 USD without a human."
 )
-TOOLS = [{
+TOOLS: list[Any] = [{
     "type": "function",
     "function": {
         "name": "lookup_order",
@@ -42,7 +43,7 @@ def alice(oai: openai.OpenAI, run: str) -> None:
                              consent=True, request_id=f"req-{run}-a1"):
         question = "Hi, where is my order 4411? You can reach me at alice.martin@example.com."
         oai.embeddings.create(model="text-embedding-3-small", input=[question])
-        messages: list[dict[str, object]] = [
+        messages: list[Any] = [
             {"role": "system", "content": SYSTEM},
             {"role": "user", "content": question},
         ]
@@ -52,7 +53,7 @@ def alice(oai: openai.OpenAI, run: str) -> None:
         messages.append(first.choices[0].message.model_dump(exclude_none=True))
         messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(order)})
         messages.append({"role": "system", "content": "Knowledge base: " + " ".join(KNOWLEDGE)})
-        stream = oai.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
+        stream: Any = oai.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True)
         answer = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
         print(f"  alice   <- {answer[:70]}")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from typing import Any
 
 from genai_audit import semconv as sc
@@ -35,7 +34,8 @@ def _parts_text(messages: Any) -> list[tuple[str, str]]:
             if kind == "text":
                 pieces.append(str(part.get("content", "")))
             elif kind == "tool_call":
-                pieces.append(f"[tool call {part.get('name')}({json.dumps(part.get('arguments'), ensure_ascii=False)})]")
+                arguments = json.dumps(part.get("arguments"), ensure_ascii=False)
+                pieces.append(f"[tool call {part.get('name')}({arguments})]")
             elif kind == "tool_call_response":
                 pieces.append(f"[tool result {json.dumps(part.get('response'), ensure_ascii=False)}]")
             else:
@@ -72,7 +72,7 @@ def render_timeline(docs: Iterable[dict[str, Any]], *, excerpt: int = 200) -> st
         if context:
             out.append("   " + "  ".join(context))
         out.append(f"   trace {doc['trace_id']} span {doc['span_id']}")
-        for role, text in _parts_text(a.get(sc.SYSTEM_INSTRUCTIONS)):
+        for _role, text in _parts_text(a.get(sc.SYSTEM_INSTRUCTIONS)):
             out.append(f"   system> {_excerpt(text, excerpt)}")
         for role, text in _parts_text(a.get(sc.INPUT_MESSAGES)):
             out.append(f"   {role}> {_excerpt(text, excerpt)}")

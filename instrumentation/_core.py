@@ -24,8 +24,7 @@ from opentelemetry.metrics import Histogram, Meter, MeterProvider, get_meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
-from genai_audit import __version__
-from genai_audit import audit_context
+from genai_audit import __version__, audit_context
 from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.content import content_attributes

@@ -36,7 +36,7 @@ def _finish(call: LLMCall, acc: Accumulator, error: BaseException | None, comple
         call.end(error)
 
 
-class _StreamBase(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is untyped
+class _StreamBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
     def __init__(self, wrapped: Any, call: LLMCall, acc: Accumulator) -> None:
         super().__init__(wrapped)
         self._self_call = call

@@ -80,7 +80,7 @@ class ProcessingChain:
                 with self._lock:
                     self._failures += 1
                 record.failures.append(name)
-                record.content = {key: WITHHELD for key in record.content}
+                record.content = dict.fromkeys(record.content, WITHHELD)
         return record
 
 

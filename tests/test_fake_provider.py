@@ -69,7 +69,9 @@ def async_ant(fake: FakeProvider, max_retries: int = 0) -> anthropic.AsyncAnthro
     return anthropic.AsyncAnthropic(base_url=fake.anthropic_base_url, api_key="test", max_retries=max_retries)
 
 
-def raw_post(fake: FakeProvider, path: str, body: Any, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+def raw_post(
+    fake: FakeProvider, path: str, body: Any, headers: dict[str, str] | None = None
+) -> http.client.HTTPResponse:
     """POST with the stdlib client, to look at the wire format itself."""
     port = int(fake.url.rsplit(":", 1)[1])
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -124,7 +126,7 @@ def test_lifecycle_urls_and_stop() -> None:
     provider.stop()  # idempotent
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="m", messages=USER)
-    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
 
 
@@ -362,7 +364,7 @@ def test_openai_chat_stream_tool_calls(fake: FakeProvider, oai: openai.OpenAI) -
     assert text == "Let me check."
     tool_deltas = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
     headers = [tc for tc in tool_deltas if tc.id is not None]
-    assert [(h.index, h.id, h.type) for h in headers][0] == (0, "call_weather1", "function")
+    assert (headers[0].index, headers[0].id, headers[0].type) == (0, "call_weather1", "function")
     assert headers[1].index == 1
     assert headers[1].id is not None
     assert headers[1].id.startswith("call_")
@@ -721,7 +723,9 @@ def test_anthropic_stream_events(fake: FakeProvider, ant: anthropic.Anthropic) -
     tool_start = block_starts[1].content_block
     assert tool_start.type == "tool_use"
     assert (tool_start.id, tool_start.name, tool_start.input) == ("call_weather1", "get_weather", {})
-    partial = [e.delta.partial_json for e in events if e.type == "content_block_delta" and e.delta.type == "input_json_delta"]
+    partial = [
+        e.delta.partial_json for e in events if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+    ]
     assert len(partial) > 2
     assert json.loads("".join(partial)) == WEATHER.arguments
     assert [e.index for e in events if e.type == "content_block_stop"] == [0, 1]

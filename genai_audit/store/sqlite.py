@@ -147,8 +147,8 @@ class SqliteSpanExporter(SpanExporter):
         self.failed = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        rows = []
-        events = []
+        rows: list[tuple[Any, ...]] = []
+        events: list[tuple[str, str, str]] = []
         try:
             for span in spans:
                 doc = span_document(span)
@@ -203,7 +203,8 @@ class Query:
 
 def read_documents(conn: sqlite3.Connection, query: Query) -> Iterator[dict[str, Any]]:
     """Stored documents in record order, filtered."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     for column, value in (
         ("session_id", query.session_id), ("user_id", query.user_id),
         ("feature", query.feature), ("model", query.model),

@@ -108,8 +108,8 @@ class Reply:
     ``chunk_size`` is the number of characters per streamed text (and tool
     argument) delta; ``delay_s`` is slept before the answer is sent.
 
-    For ``/v1/embeddings`` only ``input_tokens``, ``model``, ``delay_s`` and
-    ``response_id`` (unused there) matter.
+    For ``/v1/embeddings`` only ``input_tokens``, ``model`` and ``delay_s``
+    matter.
     """
 
     text: str = ""
@@ -705,7 +705,8 @@ def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
     if reply.text or not reply.tool_calls:
         blocks.append({"type": "text", "text": reply.text})
     for call in reply.tool_calls:
-        blocks.append({"type": "tool_use", "id": call.id or _new_id("toolu_01"), "name": call.name, "input": call.arguments})
+        tool_id = call.id or _new_id("toolu_01")
+        blocks.append({"type": "tool_use", "id": tool_id, "name": call.name, "input": call.arguments})
     return blocks
 
 
@@ -894,37 +895,41 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_stream(flavour, endpoint, reply, body, malformed)
             else:
                 self._send_body(flavour, endpoint, reply, body, malformed)
-        except (_Abort, ConnectionError, TimeoutError):
-            self.close_connection = True
-        except OSError:
+        except (_Abort, OSError):  # cut on purpose, or the client went away
             self.close_connection = True
 
     # -- writers --
 
-    def _request_id_header(self, flavour: _Provider) -> tuple[str, str]:
-        if flavour == "anthropic":
-            return "request-id", _new_id("req_011")
-        return "x-request-id", _new_id("req_", 32)
-
-    def _send_json(
-        self, flavour: _Provider, status: int, payload: bytes, extra: dict[str, str] | None = None, *, cut: bool = False
+    def _start_response(
+        self, flavour: _Provider, status: int, headers: dict[str, str], request_id: str | None = None
     ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        name, value = self._request_id_header(flavour)
-        self.send_header(name, value)
-        if flavour == "openai":
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if flavour == "anthropic":
+            self.send_header("request-id", request_id or _new_id("req_011"))
+        else:
+            self.send_header("x-request-id", request_id or _new_id("req_", 32))
             self.send_header("openai-processing-ms", "1")
             self.send_header("openai-version", "2020-10-01")
-        for key, val in (extra or {}).items():
-            self.send_header(key, val)
         self.end_headers()
+
+    def _send_json(
+        self,
+        flavour: _Provider,
+        status: int,
+        payload: bytes,
+        *,
+        request_id: str | None = None,
+        extra: dict[str, str] | None = None,
+        cut: bool = False,
+    ) -> None:
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(payload)), **(extra or {})}
+        self._start_response(flavour, status, headers, request_id)
         if self.command == "HEAD":
             return
         if cut:
             self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
             raise _Abort
         self.wfile.write(payload)
 
@@ -933,22 +938,13 @@ class _Handler(BaseHTTPRequestHandler):
         if error.retry_after is not None:
             retry = error.retry_after
             extra["Retry-After"] = str(int(retry)) if float(retry).is_integer() else str(retry)
+        request_id: str | None = None
         if flavour == "anthropic":
             request_id = _new_id("req_011")
             body = _anthropic_error_body(error.status, error.message, error.error_type, request_id)
-            self.send_response(error.status)
-            self.send_header("Content-Type", "application/json")
-            payload = _dumps(body).encode()
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("request-id", request_id)
-            for key, val in extra.items():
-                self.send_header(key, val)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-            return
-        body = _openai_error_body(error.status, error.message, error.error_type)
-        self._send_json(flavour, error.status, _dumps(body).encode(), extra)
+        else:
+            body = _openai_error_body(error.status, error.message, error.error_type)
+        self._send_json(flavour, error.status, _dumps(body).encode(), request_id=request_id, extra=extra)
 
     def _send_body(
         self, flavour: _Provider, endpoint: str, reply: Reply, body: dict[str, Any], malformed: str | None
@@ -984,13 +980,12 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             events = list(_anthropic_stream(reply, body))
 
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        name, value = self._request_id_header(flavour)
-        self.send_header(name, value)
-        self.end_headers()
+        headers = {
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "Transfer-Encoding": "chunked",
+        }
+        self._start_response(flavour, 200, headers)
         if self.command == "HEAD":
             return
 

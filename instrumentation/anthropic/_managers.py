@@ -46,7 +46,7 @@ def _finish_from_snapshot(call: LLMCall, stream: Any) -> None:
         call.end()
 
 
-class SyncManager(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is untyped
+class SyncManager(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
     def __init__(self, wrapped: Any, telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> None:
         super().__init__(wrapped)
         self._self_telemetry = telemetry
@@ -82,7 +82,7 @@ class SyncManager(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is 
                 _finish_from_snapshot(self._self_call, self._self_stream)
 
 
-class AsyncManager(wrapt.ObjectProxy):  # type: ignore[misc]  # wrapt's proxy is untyped
+class AsyncManager(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
     def __init__(self, wrapped: Any, telemetry: Telemetry, instance: Any, kwargs: Mapping[str, Any]) -> None:
         super().__init__(wrapped)
         self._self_telemetry = telemetry

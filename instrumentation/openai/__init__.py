@@ -66,8 +66,9 @@ def targets(telemetry: Telemetry) -> list[Target]:
         for method in ("create", "parse"):
             found.append((module, f"Completions.{method}", sync_wrapper(telemetry, specs["chat"])))
             found.append((module, f"AsyncCompletions.{method}", async_wrapper(telemetry, specs["chat"])))
-    found.append(("openai.resources.embeddings", "Embeddings.create", sync_wrapper(telemetry, specs["embeddings"])))
-    found.append(("openai.resources.embeddings", "AsyncEmbeddings.create", async_wrapper(telemetry, specs["embeddings"])))
+    embeddings = "openai.resources.embeddings"
+    found.append((embeddings, "Embeddings.create", sync_wrapper(telemetry, specs["embeddings"])))
+    found.append((embeddings, "AsyncEmbeddings.create", async_wrapper(telemetry, specs["embeddings"])))
     for method in ("create", "parse"):
         found.append(("openai.resources.responses", f"Responses.{method}", sync_wrapper(telemetry, specs["responses"])))
         found.append(

@@ -143,7 +143,9 @@ def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attribu
     _put(attributes, sc.REQUEST_SEED, int_or_none(arg(kwargs, "seed")))
     attributes[sc.REQUEST_STREAM] = bool(arg(kwargs, "stream"))
     max_tokens = arg(kwargs, "max_completion_tokens")
-    _put(attributes, sc.REQUEST_MAX_TOKENS, int_or_none(max_tokens if max_tokens is not None else arg(kwargs, "max_tokens")))
+    if max_tokens is None:
+        max_tokens = arg(kwargs, "max_tokens")
+    _put(attributes, sc.REQUEST_MAX_TOKENS, int_or_none(max_tokens))
     _put(attributes, sc.REQUEST_TEMPERATURE, float_or_none(arg(kwargs, "temperature")))
     _put(attributes, sc.REQUEST_TOP_P, float_or_none(arg(kwargs, "top_p")))
     _put(attributes, sc.REQUEST_FREQUENCY_PENALTY, float_or_none(arg(kwargs, "frequency_penalty")))

@@ -168,13 +168,18 @@ def stream_events(include_usage: bool) -> list[bytes]:
     step = -(-len(ANSWER) // STREAM_CHUNKS)
     pieces = [ANSWER[i : i + step] for i in range(0, len(ANSWER), step)]
     events = [
-        event([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
-                "logprobs": None, "finish_reason": None}])
+        event(
+            [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": "", "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ]
+        )
     ]
-    events += [
-        event([{"index": 0, "delta": {"content": p}, "logprobs": None, "finish_reason": None}])
-        for p in pieces
-    ]
+    events += [event([{"index": 0, "delta": {"content": p}, "logprobs": None, "finish_reason": None}]) for p in pieces]
     events.append(event([{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]))
     if include_usage:
         events.append(event([], _usage()))
@@ -201,7 +206,7 @@ class Handler:
         headers = request.headers
         if "traceparent" in headers:
             self.with_traceparent += 1
-        names = {k.lower() for k in headers.keys()}
+        names = {k.lower() for k in headers}
         if self.baseline_headers is None:
             self.baseline_headers = names
         else:
@@ -301,7 +306,7 @@ class Sinks:
         base: Any = getattr(logs_export, "LogRecordExporter", None) or logs_export.LogExporter
         result_cls: Any = getattr(logs_export, "LogRecordExportResult", None) or logs_export.LogExportResult
 
-        class DropLogExporter(base):  # type: ignore[misc, valid-type]
+        class DropLogExporter(base):  # type: ignore[misc]
             def export(self, batch: Sequence[Any]) -> Any:
                 for record in batch:
                     sinks.logs += 1
@@ -461,7 +466,7 @@ def make_call(client: Any, mode: str) -> Callable[[], None]:
 
     def call_stream() -> None:
         n = 0
-        for chunk in create(**REQUEST, stream=True, stream_options={"include_usage": True}):
+        for _chunk in create(**REQUEST, stream=True, stream_options={"include_usage": True}):
             n += 1
         if n < STREAM_CHUNKS:
             raise RuntimeError(f"stream ended after {n} chunks")

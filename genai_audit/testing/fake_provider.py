@@ -32,17 +32,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import secrets
 import socket
 import struct
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -60,7 +60,7 @@ __all__ = [
 
 MalformedKind: TypeAlias = Literal["invalid_json", "truncated_json", "truncated_stream", "garbage_sse"]
 
-_MALFORMED_KINDS: frozenset[str] = frozenset({"invalid_json", "truncated_json", "truncated_stream", "garbage_sse"})
+_MALFORMED_KINDS: frozenset[str] = frozenset(get_args(MalformedKind))
 _DEFAULT_EMBEDDING_DIMENSIONS = 8
 _DEFAULT_MODEL = "fake-model"
 _SYSTEM_FINGERPRINT = "fp_fakeprovider"
@@ -197,7 +197,7 @@ class RecordedRequest:
 
 
 def _new_id(prefix: str, length: int = 24) -> str:
-    return prefix + uuid.uuid4().hex[:length]
+    return prefix + secrets.token_hex((length + 1) // 2)[:length]
 
 
 def _dumps(obj: Any) -> str:
@@ -481,10 +481,9 @@ def _chat_stream(reply: Reply, body: dict[str, Any]) -> list[str]:
     def choice(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
 
-    tool_ids = _chat_tool_ids(reply)
+    calls = list(zip(reply.tool_calls, _chat_tool_ids(reply)))
     events: list[str] = []
     for index in range(n):
-        calls = list(zip(reply.tool_calls, tool_ids))
         first: dict[str, Any] = {"role": "assistant", "content": "", "refusal": None}
         if not reply.text and calls:
             # Like OpenAI: a tool-call-only answer starts with the first call's header.
@@ -971,10 +970,8 @@ class _Handler(BaseHTTPRequestHandler):
         self, flavour: _Provider, endpoint: str, reply: Reply, body: dict[str, Any], malformed: str | None
     ) -> None:
         events: list[tuple[str | None, str]]
-        terminal: list[tuple[str | None, str]] = []
         if endpoint == "chat":
             events = [(None, data) for data in _chat_stream(reply, body)]
-            terminal = [(None, "[DONE]")]
         elif endpoint == "responses":
             events = list(_ResponsesPlan(reply, body).events())
         else:
@@ -986,8 +983,6 @@ class _Handler(BaseHTTPRequestHandler):
             "Transfer-Encoding": "chunked",
         }
         self._start_response(flavour, 200, headers)
-        if self.command == "HEAD":
-            return
 
         def frame(event: str | None, data: str) -> bytes:
             prefix = f"event: {event}\n" if event else ""
@@ -1012,8 +1007,8 @@ class _Handler(BaseHTTPRequestHandler):
             if malformed == "garbage_sse" and number == min(_GARBAGE_AFTER_EVENTS, len(events) - 1):
                 self._write_chunk(garbage)
             self._write_chunk(frame(event, data))
-        for event, data in terminal:
-            self._write_chunk(frame(event, data))
+        if endpoint == "chat":
+            self._write_chunk(frame(None, "[DONE]"))
         self.wfile.write(b"0\r\n\r\n")
 
 

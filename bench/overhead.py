@@ -1,0 +1,538 @@
+"""Per-call overhead of OpenAI auto-instrumentations: ours vs. the peers.
+
+Measures, in microseconds per ``client.chat.completions.create(...)`` call, what
+each instrumentation adds on top of the bare openai SDK, non-streaming and
+streaming (``stream=True``, the whole stream consumed), with message-content
+capture ON everywhere.  The HTTP layer is an in-process mock transport, so no
+network, socket or server thread adds noise.  See ``bench/README-overhead.md``.
+
+Each implementation is installed in its own throwaway virtualenv (created under
+``${XDG_CACHE_HOME:-~/.cache}/genai-audit/bench-venvs/<impl>`` and reused on later
+runs; ``--fresh`` recreates them), then ``bench/_overhead_worker.py`` runs inside
+that venv, once per mode, timing the bare client and then the instrumented one
+in the same process.  Overhead = instrumented - bare.
+
+Usage::
+
+    python bench/overhead.py                      # all, 3000 calls x 5 reps
+    python bench/overhead.py --calls 2000 --reps 5 --json out.json
+    python bench/overhead.py --only ours,openllmetry
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+WORKER = BENCH_DIR / "_overhead_worker.py"
+MODES = ("nonstream", "stream")
+MARKER_FILE = ".bench-install.json"
+# Environment variables that would change what an instrumentation does; the
+# worker gets a clean slate and sets the ones it needs itself.
+SCRUBBED_ENV_PREFIXES = ("OTEL_", "TRACELOOP_", "OPENLIT_", "GENAI_AUDIT_")
+
+
+@dataclass(frozen=True)
+class Impl:
+    """One row of the table: what to pip-install and how to call it."""
+
+    name: str
+    label: str
+    dists: tuple[str, ...] = ()  # PyPI distributions to try, in order of preference
+    editable: Path | None = None  # ``pip install -e`` this path instead
+
+
+IMPLS: dict[str, Impl] = {
+    i.name: i
+    for i in (
+        Impl("bare", "bare openai (A/A noise check)"),
+        Impl("ours", "genai-audit (ours)", editable=REPO_ROOT),
+        Impl("openllmetry", "OpenLLMetry", dists=("opentelemetry-instrumentation-openai",)),
+        Impl(
+            "otel-official",
+            "OpenTelemetry official",
+            dists=("opentelemetry-instrumentation-genai-openai", "opentelemetry-instrumentation-openai-v2"),
+        ),
+        Impl("openlit", "OpenLIT", dists=("openlit",)),
+    )
+}
+
+
+@dataclass
+class InstallResult:
+    ok: bool
+    python: Path | None = None
+    dist: str | None = None
+    requirements: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    reused: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "python": str(self.python) if self.python else None,
+            "dist": self.dist,
+            "requirements": self.requirements,
+            "notes": self.notes,
+            "error": self.error,
+            "reused": self.reused,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def log(msg: str) -> None:
+    print(f"[overhead] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# virtualenvs
+# --------------------------------------------------------------------------
+
+
+def cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def run(
+    cmd: Sequence[str | Path], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, env=env, check=False)
+
+
+def pip_failure_reason(proc: subprocess.CompletedProcess[str]) -> str:
+    """The informative lines of a failed pip run ("conflict is caused by ..." etc.)."""
+    text = proc.stderr + proc.stdout
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    m = re.search(r"The conflict is caused by:\n((?:\s+.+\n?){1,4})", text)
+    if m:
+        return "conflict: " + "; ".join(x.strip() for x in m.group(1).splitlines() if x.strip())
+    errors = [ln for ln in lines if ln.startswith("ERROR")]
+    return " | ".join(errors[-2:] or lines[-2:])[:600]
+
+
+def detect_versions(dev_venv: Path) -> dict[str, str | None]:
+    """openai / opentelemetry-sdk versions of the dev venv (or of this interpreter)."""
+    script = (
+        "import json, importlib.metadata as m\n"
+        "out = {}\n"
+        "for n in ('openai', 'opentelemetry-sdk'):\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: out[n] = None\n"
+        "print(json.dumps(out))\n"
+    )
+    for py in (venv_python(dev_venv), Path(sys.executable)):
+        if not py.exists():
+            continue
+        try:
+            proc = run([py, "-c", script], timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if proc.returncode == 0:
+            found: dict[str, str | None] = json.loads(proc.stdout)
+            if found.get("openai"):
+                return found
+    return {"openai": None, "opentelemetry-sdk": None}
+
+
+def newest_version(py: Path, dist: str) -> tuple[str | None, str]:
+    """Version pip would install for ``dist`` with no other constraint (a dry run)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        proc = run(
+            [py, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed", "--report", report, dist],
+            timeout=900,
+        )
+        if proc.returncode != 0 or not report.exists():
+            return None, pip_failure_reason(proc)
+        data = json.loads(report.read_text())
+    for item in data.get("install", []):
+        meta = item.get("metadata", {})
+        if str(meta.get("name", "")).lower().replace("_", "-") == dist.lower():
+            return str(meta.get("version")), ""
+    return None, f"{dist} not in pip's resolution"
+
+
+def install_key(impl: Impl, pins: dict[str, str | None], python: str) -> str:
+    parts: dict[str, Any] = {"impl": impl.name, "dists": impl.dists, "pins": pins, "python": python}
+    if impl.editable is not None:
+        h = hashlib.sha256()
+        for name in ("pyproject.toml", "setup.py", "setup.cfg"):
+            f = impl.editable / name
+            if f.exists():
+                h.update(f.read_bytes())
+        parts["editable"] = [str(impl.editable), h.hexdigest()[:16]]
+    return json.dumps(parts, sort_keys=True)
+
+
+def ensure_venv(impl: Impl, root: Path, pins: dict[str, str | None], base_python: str, fresh: bool) -> InstallResult:
+    """Create (or reuse) the venv of ``impl`` and install it there, relaxing pins if needed."""
+    t0 = time.monotonic()
+    venv = root / impl.name
+    py = venv_python(venv)
+    key = install_key(impl, pins, base_python)
+    marker = venv / MARKER_FILE
+    if not fresh and py.exists() and marker.exists():
+        try:
+            saved = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        if saved.get("key") == key and saved.get("ok"):
+            res = InstallResult(
+                ok=True,
+                python=py,
+                reused=True,
+                dist=saved.get("dist"),
+                requirements=saved.get("requirements", []),
+                notes=saved.get("notes", []),
+            )
+            res.seconds = time.monotonic() - t0
+            return res
+    if venv.exists():
+        shutil.rmtree(venv)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    log(f"{impl.name}: creating {venv}")
+    try:
+        res = _install(impl, venv, pins, base_python)
+    except subprocess.TimeoutExpired as exc:
+        res = InstallResult(ok=False, error=f"timed out: {' '.join(map(str, exc.cmd))[:200]}")
+    except OSError as exc:
+        res = InstallResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+    res.seconds = time.monotonic() - t0
+    if res.ok:
+        marker.write_text(json.dumps({"key": key, **res.to_json()}, indent=2))
+    return res
+
+
+def _install(impl: Impl, venv: Path, pins: dict[str, str | None], base_python: str) -> InstallResult:
+    proc = run([base_python, "-m", "venv", venv], timeout=300)
+    if proc.returncode != 0:
+        return InstallResult(ok=False, error="venv: " + pip_failure_reason(proc))
+    py = venv_python(venv)
+    # The pip bundled with older Pythons gives up on openlit's deep dependency tree.
+    proc = run([py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], timeout=600)
+    if proc.returncode != 0:
+        return InstallResult(ok=False, error="pip upgrade: " + pip_failure_reason(proc))
+
+    openai_pin = f"openai=={pins['openai']}" if pins.get("openai") else "openai"
+    sdk_pin = f"opentelemetry-sdk=={pins['opentelemetry-sdk']}" if pins.get("opentelemetry-sdk") else None
+    notes: list[str] = []
+
+    if impl.editable is not None:
+        targets: list[tuple[str | None, list[str]]] = [(None, ["-e", str(impl.editable)])]
+    elif impl.dists:
+        targets = []
+        for dist in impl.dists:
+            version, why = newest_version(py, dist)
+            if version is None:
+                notes.append(f"{dist}: not installable ({why})")
+                continue
+            targets.append((dist, [f"{dist}=={version}"]))
+        if not targets:
+            return InstallResult(ok=False, notes=notes, error="; ".join(notes))
+    else:
+        targets = [(None, [])]
+
+    for target_dist, target in targets:
+        # Same openai / SDK as the dev venv if the peer allows, else relax pins one at a time.
+        attempts = [[*target, openai_pin, *([sdk_pin] if sdk_pin else [])], [*target, openai_pin]]
+        if sdk_pin:
+            attempts.append([*target, sdk_pin])
+        attempts.append([*target, "openai"])
+        seen: set[tuple[str, ...]] = set()
+        for reqs in attempts:
+            if tuple(reqs) in seen:
+                continue
+            seen.add(tuple(reqs))
+            log(f"{impl.name}: pip install {' '.join(reqs)}")
+            proc = run([py, "-m", "pip", "install", "--quiet", *reqs], timeout=1800)
+            if proc.returncode == 0:
+                return InstallResult(ok=True, python=py, dist=target_dist, requirements=reqs, notes=notes)
+            reason = pip_failure_reason(proc)
+            notes.append(f"`{' '.join(reqs)}` failed: {reason}")
+            log(f"{impl.name}: failed: {reason}")
+    return InstallResult(ok=False, python=py, notes=notes, error=notes[-1] if notes else "install failed")
+
+
+# --------------------------------------------------------------------------
+# workers
+# --------------------------------------------------------------------------
+
+
+def worker_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_ENV_PREFIXES)}
+    env.pop("PYTHONPATH", None)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def run_worker(py: Path, impl: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    cmd = [
+        py,
+        WORKER,
+        "--impl",
+        impl,
+        "--mode",
+        mode,
+        "--calls",
+        str(args.calls),
+        "--reps",
+        str(args.reps),
+        "--warmup",
+        str(args.warmup),
+    ]
+    log(f"{impl}/{mode}: running {args.reps} x {args.calls} calls (+{args.warmup} warm-up), bare then instrumented")
+    t0 = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="overhead-") as cwd:
+            proc = subprocess.run(
+                [str(c) for c in cmd],
+                capture_output=True,
+                text=True,
+                timeout=args.timeout,
+                env=worker_env(),
+                cwd=cwd,
+                check=False,
+            )
+    except subprocess.TimeoutExpired:
+        return {"fatal": f"worker timed out after {args.timeout:.0f}s"}
+    except OSError as exc:
+        return {"fatal": f"{type(exc).__name__}: {exc}"}
+    result: dict[str, Any] | None = None
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                continue
+    stderr_tail = [ln for ln in proc.stderr.splitlines() if ln.strip()][-6:]
+    if result is None:
+        return {"fatal": f"worker exited {proc.returncode} without a result: {' | '.join(stderr_tail)[:500]}"}
+    result["seconds"] = round(time.monotonic() - t0, 1)
+    if proc.returncode != 0 or result.get("fatal"):
+        result.setdefault("fatal", f"worker exited {proc.returncode}")
+        result["stderr_tail"] = stderr_tail
+    for err in result.get("errors", []):
+        log(f"ERROR {impl}/{mode}: {err}")
+    if result.get("fatal"):
+        log(f"FAILED {impl}/{mode}: {result['fatal']}")
+    else:
+        log(
+            f"{impl}/{mode}: overhead {result['overhead_us']:.1f} us/call wall, "
+            f"{result['overhead_cpu_us']:.1f} us/call cpu ({result['seconds']}s)"
+        )
+    return result
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+
+def _fmt(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None else f"{x:,.{digits}f}"
+
+
+def _ratio(x: float | None, ours: float | None) -> str:
+    if x is None or ours is None or ours <= 0:
+        return "n/a"
+    return f"{x / ours:.1f}x"
+
+
+def _ok(res: dict[str, Any] | None) -> bool:
+    return res is not None and not res.get("fatal") and "overhead_us" in res
+
+
+def row_notes(
+    name: str, install: InstallResult, results: dict[str, dict[str, Any]], pins: dict[str, str | None]
+) -> list[str]:
+    notes: list[str] = []
+    if not install.ok:
+        return [f"install failed: {install.error}"]
+    for mode, res in results.items():
+        if res.get("fatal"):
+            notes.append(f"{mode}: FAILED: {res['fatal']}")
+            continue
+        for err in res.get("errors", []):
+            notes.append(f"{mode}: ERROR: {err}")
+        if name == "bare":
+            continue
+        last = res.get("last_span", {})
+        calls = res.get("expected_spans") or 1
+        if not last.get("input_content_anywhere") or not last.get("output_content_anywhere"):
+            notes.append(
+                f"{mode}: content NOT captured (in={last.get('input_content_anywhere')}, "
+                f"out={last.get('output_content_anywhere')})"
+            )
+        if mode == "stream" and not last.get("usage_recorded"):
+            notes.append("stream usage NOT recorded")
+        if res.get("log_records"):
+            notes.append(f"{mode}: {res['log_records'] / calls:.0f} log record(s)/call")
+        if mode == "stream" and last.get("span_events"):
+            notes.append(f"stream: {last['span_events']} span events/call")
+        if res.get("requests_with_traceparent"):
+            notes.append(f"{mode}: injects traceparent header")
+    openai_v = next((r.get("versions", {}).get("openai") for r in results.values() if r.get("versions")), None)
+    if pins.get("openai") and openai_v and openai_v != pins["openai"]:
+        notes.append(f"cannot use openai {pins['openai']}: measured with openai {openai_v}")
+    sdk_v = next((r.get("versions", {}).get("opentelemetry-sdk") for r in results.values() if r.get("versions")), None)
+    if pins.get("opentelemetry-sdk") and sdk_v and sdk_v != pins["opentelemetry-sdk"]:
+        notes.append(f"otel sdk {sdk_v}")
+    # dedupe, keep order
+    return list(dict.fromkeys(notes))
+
+
+def build_table(rows: list[dict[str, Any]]) -> str:
+    ours = next((r for r in rows if r["impl"] == "ours"), None)
+
+    def ov(r: dict[str, Any] | None, mode: str, key: str) -> float | None:
+        if r is None:
+            return None
+        res = r["results"].get(mode)
+        return res.get(key) if _ok(res) else None
+
+    head = (
+        "| implementation | version | openai | non-stream overhead µs/call (wall / cpu) | × ours (wall / cpu) "
+        "| stream overhead µs/call (wall / cpu) | × ours (wall / cpu) | bare µs/call (non-stream / stream) | notes |"
+    )
+    lines = [head, "|" + "---|" * 9]
+    for r in rows:
+        cells = [r["label"], r["version"] or "—", r["openai"] or "—"]
+        for mode in MODES:
+            w, c = ov(r, mode, "overhead_us"), ov(r, mode, "overhead_cpu_us")
+            cells.append(f"{_fmt(w, 1)} / {_fmt(c, 1)}" if w is not None else "error")
+            if r["impl"] in ("ours", "bare"):
+                cells.append("—")
+            else:
+                cells.append(
+                    f"{_ratio(w, ov(ours, mode, 'overhead_us'))} / {_ratio(c, ov(ours, mode, 'overhead_cpu_us'))}"
+                )
+        bare = [r["results"].get(m, {}).get("bare", {}).get("median_us") for m in MODES]
+        cells.append(" / ".join(_fmt(b, 0) for b in bare))
+        cells.append("; ".join(r["notes"]).replace("|", "\\|") or "")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Per-call overhead of OpenAI instrumentations (ours vs peers).")
+    ap.add_argument("--calls", type=int, default=3000, help="timed calls per repetition (default 3000)")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions; the median is reported (default 5)")
+    ap.add_argument("--warmup", type=int, default=200, help="untimed warm-up calls per phase (default 200)")
+    ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
+    ap.add_argument("--modes", default=",".join(MODES), help="nonstream,stream (default both)")
+    ap.add_argument("--json", dest="json_out", type=Path, help="also write all raw results to this file")
+    ap.add_argument("--fresh", action="store_true", help="delete and recreate the venvs")
+    ap.add_argument("--venv-root", type=Path, default=cache_home() / "genai-audit" / "bench-venvs")
+    ap.add_argument(
+        "--dev-venv",
+        type=Path,
+        default=cache_home() / "genai-audit" / "dev",
+        help="venv whose openai / opentelemetry-sdk versions are pinned in every peer venv",
+    )
+    ap.add_argument("--openai-version", help="override the openai version to pin")
+    ap.add_argument("--otel-sdk-version", help="override the opentelemetry-sdk version to pin")
+    ap.add_argument("--python", default=sys.executable, help="interpreter the venvs are created from")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per worker run")
+    args = ap.parse_args(argv)
+
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [s for s in only if s not in IMPLS]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if unknown or not only or any(m not in MODES for m in modes):
+        ap.error(f"--only takes {','.join(IMPLS)}; --modes takes {','.join(MODES)}")
+
+    detected = detect_versions(args.dev_venv)
+    pins: dict[str, str | None] = {
+        "openai": args.openai_version or detected.get("openai"),
+        "opentelemetry-sdk": args.otel_sdk_version or detected.get("opentelemetry-sdk"),
+    }
+    base_py = run([args.python, "-c", "import sys; print(sys.version.split()[0])"], timeout=60).stdout.strip()
+    log(f"pins from {args.dev_venv}: {pins}; venvs under {args.venv_root} (python {base_py})")
+
+    started = time.time()
+    rows: list[dict[str, Any]] = []
+    for name in only:
+        impl = IMPLS[name]
+        install = ensure_venv(impl, args.venv_root, pins, args.python, args.fresh)
+        if install.ok:
+            log(f"{name}: venv {'reused' if install.reused else 'installed'} ({' '.join(install.requirements)})")
+        else:
+            log(f"{name}: install FAILED: {install.error}")
+        results: dict[str, dict[str, Any]] = {}
+        if install.ok and install.python is not None:
+            for mode in modes:
+                results[mode] = run_worker(install.python, name, mode, args)
+        first = next((r for r in results.values() if r.get("versions")), {})
+        version = (first.get("instrumentation") or {}).get("version")
+        if name == "ours" and version:
+            sha = run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"], timeout=30).stdout.strip()
+            version = f"{version} (git {sha})" if sha else version
+        rows.append(
+            {
+                "impl": name,
+                "label": impl.label,
+                "version": version,
+                "openai": (first.get("versions") or {}).get("openai"),
+                "otel_sdk": (first.get("versions") or {}).get("opentelemetry-sdk"),
+                "http_package": first.get("http_package"),
+                "install": install.to_json(),
+                "results": results,
+                "notes": row_notes(name, install, results, pins),
+            }
+        )
+
+    table = build_table(rows)
+    print()
+    print(
+        f"Per-call overhead (instrumented - bare, same process), median of {args.reps} reps x "
+        f"{args.calls} calls, content capture on, in-process mock transport; "
+        f"{os.cpu_count()} CPUs, python {base_py}; pinned openai {pins['openai']}, "
+        f"opentelemetry-sdk {pins['opentelemetry-sdk']}."
+    )
+    print()
+    print(table)
+    print()
+    if args.json_out:
+        payload = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "argv": list(argv) if argv is not None else sys.argv[1:],
+            "calls": args.calls,
+            "reps": args.reps,
+            "warmup": args.warmup,
+            "pins": pins,
+            "cpus": os.cpu_count(),
+            "python": base_py,
+            "rows": rows,
+            "table": table,
+        }
+        args.json_out.write_text(json.dumps(payload, indent=2, default=str))
+        log(f"wrote {args.json_out}")
+    failed = [r["impl"] for r in rows if not r["install"]["ok"] or not all(_ok(x) for x in r["results"].values())]
+    if failed:
+        log(f"rows with errors: {', '.join(failed)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

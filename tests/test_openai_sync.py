@@ -1,0 +1,228 @@
+"""OpenAI SDK, synchronous calls: span shape, content, metrics, errors, uninstrument."""
+
+from __future__ import annotations
+
+import json
+
+import openai
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+from pydantic import BaseModel
+
+from genai_audit import semconv as sc
+from genai_audit.config import Settings
+from genai_audit.testing.fake_provider import Error, Reply, ToolCall
+from tests.conftest import Telemetry
+
+SYSTEM = {"role": "system", "content": "You are a support bot."}
+TOOLS = [{"type": "function", "function": {"name": "lookup_order", "description": "Find an order",
+                                           "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}}]
+
+
+def test_chat_span_has_required_and_recommended_attributes(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """One CLIENT span named '{operation} {model}' with request, response and usage attributes."""
+    fake.script(Reply(text="Hello Ann", input_tokens=11, output_tokens=3, cached_input_tokens=4))
+    result = oai.chat.completions.create(
+        model="gpt-4o", messages=[SYSTEM, {"role": "user", "content": "Hi, I'm Ann"}], temperature=0.3, top_p=0.9,
+        max_tokens=50, seed=7, stop=["END"], frequency_penalty=0.1, presence_penalty=0.2, n=2,
+    )
+    assert result.choices[0].message.content == "Hello Ann"
+    span = instrumented.span()
+    a = span.attributes
+    assert span.name == "chat gpt-4o"
+    assert span.kind is SpanKind.CLIENT
+    assert a[sc.OPERATION_NAME] == "chat"
+    assert a[sc.PROVIDER_NAME] == "openai"
+    assert a[sc.REQUEST_MODEL] == "gpt-4o"
+    assert a[sc.SERVER_ADDRESS] == "127.0.0.1"
+    assert a[sc.SERVER_PORT] == int(fake.url.rsplit(":", 1)[1])
+    assert a[sc.REQUEST_TEMPERATURE] == 0.3
+    assert a[sc.REQUEST_TOP_P] == 0.9
+    assert a[sc.REQUEST_MAX_TOKENS] == 50
+    assert a[sc.REQUEST_SEED] == 7
+    assert a[sc.REQUEST_STOP_SEQUENCES] == ("END",)
+    assert a[sc.REQUEST_FREQUENCY_PENALTY] == 0.1
+    assert a[sc.REQUEST_PRESENCE_PENALTY] == 0.2
+    assert a[sc.REQUEST_CHOICE_COUNT] == 2
+    assert a[sc.REQUEST_STREAM] is False
+    assert a[sc.OUTPUT_TYPE] == "text"
+    assert a[sc.RESPONSE_ID] == result.id
+    assert a[sc.RESPONSE_MODEL] == result.model
+    assert a[sc.RESPONSE_FINISH_REASONS] == ("stop", "stop")
+    assert a[sc.USAGE_INPUT_TOKENS] == result.usage.prompt_tokens  # type: ignore[union-attr]
+    assert a[sc.USAGE_OUTPUT_TOKENS] == result.usage.completion_tokens  # type: ignore[union-attr]
+    assert a[sc.USAGE_CACHE_READ_INPUT_TOKENS] == 4
+    assert span.status.status_code is StatusCode.UNSET
+
+
+def test_chat_content_is_full_prompt_chain_in_message_parts(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """System prompt, tool call sent back, tool result and tool definitions are all recorded."""
+    fake.script(Reply(text="It shipped."))
+    history = [
+        SYSTEM,
+        {"role": "user", "content": "Where is order 42?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "lookup_order", "arguments": '{"id": "42"}'}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"status": "shipped"}'},
+        {"role": "user", "content": [{"type": "text", "text": "Retrieved doc: returns within 30 days"}]},
+    ]
+    oai.chat.completions.create(model="gpt-4o", messages=history, tools=TOOLS)  # type: ignore[arg-type]
+    a = instrumented.span().attributes
+    messages = json.loads(a[sc.INPUT_MESSAGES])  # type: ignore[arg-type]
+    assert messages[0] == {"role": "system", "parts": [{"type": "text", "content": "You are a support bot."}]}
+    assert messages[2]["parts"] == [{"type": "tool_call", "id": "call_1", "name": "lookup_order",
+                                     "arguments": {"id": "42"}}]
+    assert messages[3] == {"role": "tool", "parts": [
+        {"type": "tool_call_response", "id": "call_1", "response": '{"status": "shipped"}'}]}
+    assert messages[4]["parts"][0]["content"] == "Retrieved doc: returns within 30 days"
+    tools = json.loads(a[sc.TOOL_DEFINITIONS])  # type: ignore[arg-type]
+    assert tools[0]["name"] == "lookup_order"
+    assert tools[0]["parameters"]["properties"] == {"id": {"type": "string"}}
+    output = json.loads(a[sc.OUTPUT_MESSAGES])  # type: ignore[arg-type]
+    assert output == [{"role": "assistant", "parts": [{"type": "text", "content": "It shipped."}],
+                       "finish_reason": "stop"}]
+
+
+def test_tool_call_response_recorded(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """A model's tool call becomes a tool_call part with parsed arguments."""
+    fake.script(Reply(tool_calls=[ToolCall("lookup_order", {"id": "42"}, id="call_9")]))
+    oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "order 42?"}],
+                                tools=TOOLS)  # type: ignore[arg-type]
+    a = instrumented.span().attributes
+    assert a[sc.RESPONSE_FINISH_REASONS] == ("tool_calls",)
+    output = json.loads(a[sc.OUTPUT_MESSAGES])  # type: ignore[arg-type]
+    assert output[0]["parts"] == [{"type": "tool_call", "id": "call_9", "name": "lookup_order",
+                                   "arguments": {"id": "42"}}]
+
+
+def test_stream_records_output_usage_and_time_to_first_chunk(
+    instrumented: Telemetry, oai: openai.OpenAI, fake
+) -> None:
+    """A consumed stream gives one span with the joined text, usage and time to first chunk."""
+    fake.script(Reply(text="streamed answer here", input_tokens=9, output_tokens=4))
+    chunks = list(oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "go"}],
+                                              stream=True))
+    assert all(chunk.choices for chunk in chunks), "the usage-only chunk must stay hidden"
+    a = instrumented.span().attributes
+    assert a[sc.REQUEST_STREAM] is True
+    assert a[sc.USAGE_INPUT_TOKENS] == 9
+    assert a[sc.USAGE_OUTPUT_TOKENS] == 4
+    assert a[sc.RESPONSE_TIME_TO_FIRST_CHUNK] > 0  # type: ignore[operator]
+    assert json.loads(a[sc.OUTPUT_MESSAGES])[0]["parts"][0]["content"] == "streamed answer here"  # type: ignore[arg-type]
+    metrics = instrumented.metrics()
+    assert sc.METRIC_TIME_TO_FIRST_CHUNK in metrics
+
+
+def test_parse_is_traced(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """chat.completions.parse gets a span with output type json."""
+
+    class Order(BaseModel):
+        id: str
+        status: str
+
+    fake.script(Reply(text='{"id": "42", "status": "shipped"}'))
+    parsed = oai.chat.completions.parse(model="gpt-4o", messages=[{"role": "user", "content": "order?"}],
+                                        response_format=Order)
+    assert parsed.choices[0].message.parsed == Order(id="42", status="shipped")
+    a = instrumented.span().attributes
+    assert a[sc.OUTPUT_TYPE] == "json"
+    assert "shipped" in a[sc.OUTPUT_MESSAGES]  # type: ignore[operator]
+
+
+def test_embeddings_span(instrumented: Telemetry, oai: openai.OpenAI) -> None:
+    """embeddings.create: operation embeddings, dimension count, input tokens, input text."""
+    oai.embeddings.create(model="text-embedding-3-small", input=["alpha", "beta"], dimensions=16)
+    span = instrumented.span()
+    assert span.name == "embeddings text-embedding-3-small"
+    assert span.attributes[sc.EMBEDDINGS_DIMENSION_COUNT] == 16
+    assert span.attributes[sc.USAGE_INPUT_TOKENS] == 2
+    assert "alpha" in span.attributes[sc.INPUT_MESSAGES]  # type: ignore[operator]
+
+
+def test_responses_create_and_stream(instrumented: Telemetry, oai: openai.OpenAI) -> None:
+    """responses.create, plain and streamed, records instructions, input, output and usage."""
+    oai.responses.create(model="gpt-4.1", instructions="Be brief.", input="Summarise ticket 7")
+    with oai.responses.stream(model="gpt-4.1", input="Summarise ticket 8") as stream:
+        final = stream.get_final_response()
+    first, second = instrumented.spans()
+    assert json.loads(first.attributes[sc.SYSTEM_INSTRUCTIONS]) == [{"type": "text", "content": "Be brief."}]  # type: ignore[arg-type]
+    assert "echo: Summarise ticket 7" in first.attributes[sc.OUTPUT_MESSAGES]  # type: ignore[operator]
+    assert second.attributes[sc.REQUEST_STREAM] is True
+    assert second.attributes[sc.RESPONSE_ID] == final.id
+    assert second.attributes[sc.USAGE_OUTPUT_TOKENS] == final.usage.output_tokens  # type: ignore[union-attr]
+    assert "echo: Summarise ticket 8" in second.attributes[sc.OUTPUT_MESSAGES]  # type: ignore[operator]
+
+
+def test_provider_error_is_recorded_and_reraised(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """A 429 propagates unchanged; the span has error.type, status code and ERROR status."""
+    fake.script(Error(429, "slow down", retry_after=0))
+    with pytest.raises(openai.RateLimitError) as caught:
+        oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.status_code == 429
+    span = instrumented.span()
+    assert span.attributes[sc.ERROR_TYPE] == "RateLimitError"
+    assert span.attributes["http.response.status_code"] == 429
+    assert span.status.status_code is StatusCode.ERROR
+    assert [e.name for e in span.events] == ["exception"]
+    duration = instrumented.metrics()[sc.METRIC_OPERATION_DURATION]
+    assert duration[0].attributes[sc.ERROR_TYPE] == "RateLimitError"
+
+
+def test_metrics_token_usage_and_duration(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """gen_ai.client.token.usage per token type, and gen_ai.client.operation.duration."""
+    fake.script(Reply(text="ok", input_tokens=12, output_tokens=5))
+    oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    metrics = instrumented.metrics()
+    usage = {p.attributes[sc.TOKEN_TYPE]: p.sum for p in metrics[sc.METRIC_TOKEN_USAGE]}
+    assert usage == {"input": 12, "output": 5}
+    (duration,) = metrics[sc.METRIC_OPERATION_DURATION]
+    assert duration.count == 1
+    assert duration.attributes[sc.REQUEST_MODEL] == "gpt-4o"
+    assert list(duration.explicit_bounds)[:3] == [0.01, 0.02, 0.04]
+
+
+@pytest.mark.parametrize("settings", [Settings(capture_content=False)])
+def test_content_capture_off_records_no_content(instrumented: Telemetry, oai: openai.OpenAI) -> None:
+    """With capture off, no prompt or response text reaches the span."""
+    oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "secret plan"}])
+    a = instrumented.span().attributes
+    assert sc.INPUT_MESSAGES not in a
+    assert sc.OUTPUT_MESSAGES not in a
+    assert a[sc.AUDIT_CONTENT_CAPTURED] is False
+    assert not any("secret plan" in str(v) for v in a.values())
+
+
+@pytest.mark.parametrize("settings", [Settings(max_content_chars=100)])
+def test_oversized_content_is_cut_visibly(instrumented: Telemetry, oai: openai.OpenAI) -> None:
+    """Content over the limit stays valid JSON and carries original length and SHA-256."""
+    oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x" * 5000}])
+    a = instrumented.span().attributes
+    assert len(a[sc.INPUT_MESSAGES]) <= 101  # type: ignore[arg-type]
+    json.loads(a[sc.INPUT_MESSAGES])  # type: ignore[arg-type]
+    assert sc.INPUT_MESSAGES in a[sc.AUDIT_TRUNCATED]  # type: ignore[operator]
+    assert a[sc.AUDIT_ORIGINAL_LENGTH_PREFIX + "input_messages"] > 5000  # type: ignore[operator]
+    assert len(a[sc.AUDIT_SHA256_PREFIX + "input_messages"]) == 64  # type: ignore[arg-type]
+
+
+def test_suppressed_context_is_not_traced(instrumented: Telemetry, oai: openai.OpenAI) -> None:
+    """Calls made while instrumentation is suppressed (e.g. from an exporter) produce no span."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert instrumented.spans() == []
+
+
+def test_uninstrument_restores_original_methods(telemetry: Telemetry) -> None:
+    """uninstrument() puts back exactly the SDK's own functions."""
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+    from openai.resources.embeddings import Embeddings
+
+    from genai_audit.instrumentation.openai import OpenAIInstrumentor
+
+    originals = (Completions.create, AsyncCompletions.create, Completions.parse, Embeddings.create)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=telemetry.tracer_provider)
+    assert Completions.create is not originals[0]
+    instrumentor.uninstrument()
+    assert (Completions.create, AsyncCompletions.create, Completions.parse, Embeddings.create) == originals

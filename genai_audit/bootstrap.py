@@ -27,22 +27,40 @@ logger = logging.getLogger("genai_audit")
 
 _lock = threading.Lock()
 _pipeline: Pipeline | None = None
+OUR_SCOPE_PREFIX = "genai_audit."
 
 
 class GenAISpanFilter(SpanProcessor):
-    """Forwards only LLM spans (those with ``gen_ai.operation.name``) to the next processor.
+    """Forwards only LLM spans (those with ``gen_ai.operation.name``), one per model call.
 
     The audit store keeps model calls, not every HTTP or database span an
-    application's other instrumentation produces.
+    application's other instrumentation produces. A GenAI span started inside
+    one of ours (an SDK's own tracing of the same call, as recent ``anthropic``
+    versions emit) describes the same call and is not stored twice.
     """
 
     def __init__(self, next_processor: SpanProcessor) -> None:
         self.next = next_processor
+        self._ours: set[int] = set()
+        self._nested: set[int] = set()
+        self._lock = threading.Lock()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
+        scope = span.instrumentation_scope
+        context = span.get_span_context()
+        with self._lock:
+            if scope is not None and scope.name.startswith(OUR_SCOPE_PREFIX):
+                self._ours.add(context.span_id)
+            elif span.parent is not None and span.parent.span_id in self._ours:
+                self._nested.add(context.span_id)
 
     def on_end(self, span: ReadableSpan) -> None:
+        span_id = span.context.span_id if span.context is not None else 0
+        with self._lock:
+            self._ours.discard(span_id)
+            if span_id in self._nested:
+                self._nested.discard(span_id)
+                return
         if span.attributes and sc.OPERATION_NAME in span.attributes:
             self.next.on_end(span)
 

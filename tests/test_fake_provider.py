@@ -9,7 +9,8 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anthropic
@@ -30,35 +31,8 @@ USER = [{"role": "user", "content": "hello there"}]
 
 
 # --------------------------------------------------------------------------- #
-# Fixtures and helpers
+# Helpers (the ``fake``, ``oai`` and ``claude`` fixtures come from conftest.py)
 # --------------------------------------------------------------------------- #
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeProvider]:
-    with FakeProvider() as provider:
-        yield provider
-
-
-@pytest.fixture
-def fake(server: FakeProvider) -> Iterator[FakeProvider]:
-    server.reset()
-    yield server
-    server.reset()
-
-
-@pytest.fixture
-def oai(fake: FakeProvider) -> Iterator[openai.OpenAI]:
-    client = openai.OpenAI(base_url=fake.openai_base_url, api_key="test", max_retries=0)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def ant(fake: FakeProvider) -> Iterator[anthropic.Anthropic]:
-    client = anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="test", max_retries=0)
-    yield client
-    client.close()
 
 
 def async_oai(fake: FakeProvider, max_retries: int = 0) -> openai.AsyncOpenAI:
@@ -69,14 +43,28 @@ def async_ant(fake: FakeProvider, max_retries: int = 0) -> anthropic.AsyncAnthro
     return anthropic.AsyncAnthropic(base_url=fake.anthropic_base_url, api_key="test", max_retries=max_retries)
 
 
-def raw_post(
-    fake: FakeProvider, path: str, body: Any, headers: dict[str, str] | None = None
-) -> http.client.HTTPResponse:
-    """POST with the stdlib client, to look at the wire format itself."""
+@dataclass
+class RawResponse:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+def raw_post(fake: FakeProvider, path: str, body: Any, headers: dict[str, str] | None = None) -> RawResponse:
+    """POST with the stdlib client, to look at the wire format itself (raises IncompleteRead on a cut body)."""
     port = int(fake.url.rsplit(":", 1)[1])
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **(headers or {})})
-    return conn.getresponse()
+    try:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        conn.request("POST", path, body=json.dumps(body), headers=all_headers)
+        response = conn.getresponse()
+        return RawResponse(response.status, response.headers, response.read())
+    finally:
+        conn.close()
 
 
 def sse_events(raw: str) -> list[tuple[str | None, str]]:
@@ -180,11 +168,11 @@ def test_requests_are_recorded_thread_safely(fake: FakeProvider, oai: openai.Ope
     assert len(fake.requests) == 80
 
 
-def test_many_calls_are_fast(fake: FakeProvider, oai: openai.OpenAI, ant: anthropic.Anthropic) -> None:
+def test_many_calls_are_fast(fake: FakeProvider, oai: openai.OpenAI, claude: anthropic.Anthropic) -> None:
     started = time.perf_counter()
     for _ in range(100):
         oai.chat.completions.create(model="m", messages=USER)
-        for _event in ant.messages.create(model="c", max_tokens=5, messages=USER, stream=True):
+        for _event in claude.messages.create(model="c", max_tokens=5, messages=USER, stream=True):
             pass
     # ~1 ms each on a laptop; a Nagle/delayed-ACK stall would be 40 ms per call.
     assert time.perf_counter() - started < 4.0
@@ -339,10 +327,10 @@ def test_openai_chat_stream_wire_format(fake: FakeProvider) -> None:
     body = {"model": "m", "messages": USER, "stream": True}
     response = raw_post(fake, "/v1/chat/completions", {**body, "stream_options": {"include_usage": True}})
     assert response.status == 200
-    assert response.getheader("Content-Type", "").startswith("text/event-stream")
-    assert response.getheader("Transfer-Encoding") == "chunked"
-    assert response.getheader("x-request-id", "").startswith("req_")
-    events = sse_events(response.read().decode())
+    assert response.headers.get("Content-Type", "").startswith("text/event-stream")
+    assert response.headers.get("Transfer-Encoding") == "chunked"
+    assert response.headers.get("x-request-id", "").startswith("req_")
+    events = sse_events(response.text)
     assert all(event is None for event, _ in events)
     assert events[-1] == (None, "[DONE]")
     payloads = [json.loads(data) for _, data in events[:-1]]
@@ -352,7 +340,7 @@ def test_openai_chat_stream_wire_format(fake: FakeProvider) -> None:
     assert payloads[-1]["usage"]["total_tokens"] > 0
 
     response = raw_post(fake, "/v1/chat/completions", body)
-    events = sse_events(response.read().decode())
+    events = sse_events(response.text)
     assert events[-1] == (None, "[DONE]")
     assert all("usage" not in json.loads(data) for _, data in events[:-1])
 
@@ -576,7 +564,7 @@ def test_openai_responses_stream_events(fake: FakeProvider, oai: openai.OpenAI) 
 
 def test_openai_responses_stream_wire_has_event_lines(fake: FakeProvider) -> None:
     response = raw_post(fake, "/v1/responses", {"model": "m", "input": "x", "stream": True})
-    events = sse_events(response.read().decode())
+    events = sse_events(response.text)
     assert all(event == json.loads(data)["type"] for event, data in events)
     assert events[-1][0] == "response.completed"
 
@@ -620,8 +608,8 @@ async def test_openai_responses_async(fake: FakeProvider) -> None:
 # --------------------------------------------------------------------------- #
 
 
-def test_anthropic_messages_default_echo(fake: FakeProvider, ant: anthropic.Anthropic) -> None:
-    message = ant.messages.create(
+def test_anthropic_messages_default_echo(fake: FakeProvider, claude: anthropic.Anthropic) -> None:
+    message = claude.messages.create(
         model="claude-test",
         max_tokens=50,
         system="be nice",
@@ -648,7 +636,7 @@ def test_anthropic_messages_default_echo(fake: FakeProvider, ant: anthropic.Anth
     assert "anthropic-version" in request.headers
 
 
-def test_anthropic_messages_scripted(fake: FakeProvider, ant: anthropic.Anthropic) -> None:
+def test_anthropic_messages_scripted(fake: FakeProvider, claude: anthropic.Anthropic) -> None:
     fake.script(
         Reply(
             text="Checking.",
@@ -660,7 +648,7 @@ def test_anthropic_messages_scripted(fake: FakeProvider, ant: anthropic.Anthropi
             response_id="msg_fixed",
         )
     )
-    message = ant.messages.create(model="claude-x", max_tokens=50, messages=USER)
+    message = claude.messages.create(model="claude-x", max_tokens=50, messages=USER)
     assert message.id == "msg_fixed"
     assert message.model == "claude-x-20250101"
     assert message.stop_reason == "tool_use"
@@ -680,10 +668,10 @@ def test_anthropic_messages_scripted(fake: FakeProvider, ant: anthropic.Anthropi
     assert message.usage.cache_creation_input_tokens == 0
 
 
-def test_anthropic_stop_reason_vocabulary_is_mapped(fake: FakeProvider, ant: anthropic.Anthropic) -> None:
+def test_anthropic_stop_reason_vocabulary_is_mapped(fake: FakeProvider, claude: anthropic.Anthropic) -> None:
     fake.script(Reply(text="x", finish_reason="length"), Reply(text="x", finish_reason="stop_sequence"))
-    assert ant.messages.create(model="c", max_tokens=5, messages=USER).stop_reason == "max_tokens"
-    assert ant.messages.create(model="c", max_tokens=5, messages=USER).stop_reason == "stop_sequence"
+    assert claude.messages.create(model="c", max_tokens=5, messages=USER).stop_reason == "max_tokens"
+    assert claude.messages.create(model="c", max_tokens=5, messages=USER).stop_reason == "stop_sequence"
 
 
 @pytest.mark.asyncio
@@ -702,9 +690,9 @@ async def test_anthropic_messages_async(fake: FakeProvider) -> None:
     assert default.content[0].text == "echo: hello there"
 
 
-def test_anthropic_stream_events(fake: FakeProvider, ant: anthropic.Anthropic) -> None:
+def test_anthropic_stream_events(fake: FakeProvider, claude: anthropic.Anthropic) -> None:
     fake.script(Reply(text="Hello there!", chunk_size=5, tool_calls=[WEATHER], input_tokens=7, output_tokens=11))
-    events = list(ant.messages.create(model="c", max_tokens=5, messages=USER, stream=True))
+    events = list(claude.messages.create(model="c", max_tokens=5, messages=USER, stream=True))
     types = [e.type for e in events]
     assert types[0] == "message_start"
     assert types[-2:] == ["message_delta", "message_stop"]
@@ -743,21 +731,21 @@ def test_anthropic_stream_wire_has_ping(fake: FakeProvider) -> None:
         {"model": "c", "max_tokens": 5, "messages": USER, "stream": True},
         {"anthropic-version": "2023-06-01"},
     )
-    assert response.getheader("request-id", "").startswith("req_")
-    assert response.getheader("Transfer-Encoding") == "chunked"
-    events = sse_events(response.read().decode())
+    assert response.headers.get("request-id", "").startswith("req_")
+    assert response.headers.get("Transfer-Encoding") == "chunked"
+    events = sse_events(response.text)
     names = [event for event, _ in events]
     assert names[:3] == ["message_start", "content_block_start", "ping"]
     assert names[-1] == "message_stop"
     assert all(event == json.loads(data)["type"] for event, data in events)
 
 
-def test_anthropic_stream_helper(fake: FakeProvider, ant: anthropic.Anthropic) -> None:
+def test_anthropic_stream_helper(fake: FakeProvider, claude: anthropic.Anthropic) -> None:
     fake.script(
         Reply(text="streamed via helper", chunk_size=4, input_tokens=6, output_tokens=3, cached_input_tokens=2),
         Reply(tool_calls=[WEATHER]),
     )
-    with ant.messages.stream(model="c", max_tokens=5, messages=USER) as stream:
+    with claude.messages.stream(model="c", max_tokens=5, messages=USER) as stream:
         pieces = list(stream.text_stream)
         final = stream.get_final_message()
     assert pieces == ["stre", "amed", " via", " hel", "per"]
@@ -767,7 +755,7 @@ def test_anthropic_stream_helper(fake: FakeProvider, ant: anthropic.Anthropic) -
     assert (final.usage.input_tokens, final.usage.output_tokens) == (6, 3)
     assert final.usage.cache_read_input_tokens == 2
 
-    with ant.messages.stream(model="c", max_tokens=5, messages=USER) as stream:
+    with claude.messages.stream(model="c", max_tokens=5, messages=USER) as stream:
         final = stream.get_final_message()
     (block,) = final.content
     assert block.type == "tool_use"
@@ -854,14 +842,14 @@ def test_openai_error_custom_type_and_fractional_retry_after(fake: FakeProvider,
 )
 def test_anthropic_errors(
     fake: FakeProvider,
-    ant: anthropic.Anthropic,
+    claude: anthropic.Anthropic,
     status: int,
     exc_type: type[anthropic.APIStatusError],
     error_type: str,
 ) -> None:
     fake.script(Error(status=status, message="kaboom", retry_after=7 if status == 429 else None))
     with pytest.raises(exc_type) as info:
-        ant.messages.create(model="c", max_tokens=5, messages=USER)
+        claude.messages.create(model="c", max_tokens=5, messages=USER)
     err = info.value
     assert err.status_code == status
     assert isinstance(err.body, dict)
@@ -874,9 +862,9 @@ def test_anthropic_errors(
         assert err.response.headers["retry-after"] == "7"
 
 
-def test_anthropic_error_on_stream_request(fake: FakeProvider, ant: anthropic.Anthropic) -> None:
+def test_anthropic_error_on_stream_request(fake: FakeProvider, claude: anthropic.Anthropic) -> None:
     fake.script(Error(status=529, message="busy"))
-    with pytest.raises(anthropic.OverloadedError), ant.messages.stream(model="c", max_tokens=5, messages=USER) as s:
+    with pytest.raises(anthropic.OverloadedError), claude.messages.stream(model="c", max_tokens=5, messages=USER) as s:
         s.get_final_message()
 
 
@@ -894,7 +882,7 @@ async def test_errors_async(fake: FakeProvider) -> None:
     assert ainfo.value.body["error"]["type"] == "overloaded_error"
 
 
-def test_unknown_paths_get_provider_404s(fake: FakeProvider, oai: openai.OpenAI, ant: anthropic.Anthropic) -> None:
+def test_unknown_paths_get_provider_404s(fake: FakeProvider, oai: openai.OpenAI, claude: anthropic.Anthropic) -> None:
     fake.script(Reply(text="stays queued"))
     with pytest.raises(openai.NotFoundError) as oinfo:
         oai.models.list()
@@ -902,7 +890,7 @@ def test_unknown_paths_get_provider_404s(fake: FakeProvider, oai: openai.OpenAI,
     assert oinfo.value.body["message"] == "Invalid URL (GET /v1/models)"
     assert oinfo.value.body["type"] == "invalid_request_error"
     with pytest.raises(anthropic.NotFoundError) as ainfo:
-        ant.models.list()
+        claude.models.list()
     assert isinstance(ainfo.value.body, dict)
     assert ainfo.value.body["error"]["type"] == "not_found_error"
     assert [r.path.split("?")[0] for r in fake.requests] == ["/v1/models", "/v1/models"]
@@ -995,33 +983,33 @@ def test_malformed_openai(fake: FakeProvider, oai: openai.OpenAI, kind: Any) -> 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_malformed_anthropic(fake: FakeProvider, ant: anthropic.Anthropic, kind: Any) -> None:
+def test_malformed_anthropic(fake: FakeProvider, claude: anthropic.Anthropic, kind: Any) -> None:
     fake.script(Malformed(kind))
     with pytest.raises(ANTHROPIC_RAISES[kind, False]):
-        ant.messages.create(model="c", max_tokens=5, messages=USER)
+        claude.messages.create(model="c", max_tokens=5, messages=USER)
     fake.script(Malformed(kind))
     with pytest.raises(ANTHROPIC_RAISES[kind, True]):
-        _consume(ant.messages.create(model="c", max_tokens=5, messages=USER, stream=True))
+        _consume(claude.messages.create(model="c", max_tokens=5, messages=USER, stream=True))
     fake.script(Malformed(kind))
-    with pytest.raises(ANTHROPIC_RAISES[kind, True]), ant.messages.stream(model="c", max_tokens=5, messages=USER) as s:
-        s.get_final_message()
+    expected = ANTHROPIC_RAISES[kind, True]
+    with pytest.raises(expected), claude.messages.stream(model="c", max_tokens=5, messages=USER) as stream:
+        stream.get_final_message()
     assert fake.pending == 0
 
 
 def test_malformed_stream_shapes_on_the_wire(fake: FakeProvider) -> None:
     body = {"model": "m", "messages": USER, "stream": True}
-    good = sse_events(raw_post(fake, "/v1/chat/completions", body).read().decode())
+    good = sse_events(raw_post(fake, "/v1/chat/completions", body).text)
     fake.script(Malformed("garbage_sse"), Malformed("truncated_stream"))
-    garbage = sse_events(raw_post(fake, "/v1/chat/completions", body).read().decode())
+    garbage = sse_events(raw_post(fake, "/v1/chat/completions", body).text)
     assert len(garbage) == len(good) + 1
     assert garbage[-1] == (None, "[DONE]")
     bad = [data for _, data in garbage if data != "[DONE]" and not data.startswith('{"id"')]
     assert len(bad) == 1
     with pytest.raises(json.JSONDecodeError):
         json.loads(bad[0])
-    response = raw_post(fake, "/v1/chat/completions", body)
     with pytest.raises(http.client.IncompleteRead):
-        response.read()
+        raw_post(fake, "/v1/chat/completions", body)
 
 
 @pytest.mark.asyncio
@@ -1060,12 +1048,11 @@ async def test_malformed_async(fake: FakeProvider) -> None:
 
 def test_json_answers_have_content_length(fake: FakeProvider) -> None:
     response = raw_post(fake, "/v1/chat/completions", {"model": "m", "messages": USER})
-    payload = response.read()
+    payload = response.body
     assert response.status == 200
-    assert response.getheader("Content-Type") == "application/json"
-    assert int(response.getheader("Content-Length", "-1")) == len(payload)
+    assert response.headers.get("Content-Type") == "application/json"
+    assert int(response.headers.get("Content-Length", "-1")) == len(payload)
     assert json.loads(payload)["object"] == "chat.completion"
     fake.script(Malformed("truncated_json"))
-    response = raw_post(fake, "/v1/chat/completions", {"model": "m", "messages": USER})
     with pytest.raises(http.client.IncompleteRead):
-        response.read()
+        raw_post(fake, "/v1/chat/completions", {"model": "m", "messages": USER})

@@ -35,6 +35,7 @@ import json
 import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -794,6 +795,12 @@ class _Server(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client drops its connection (SDKs close streams right after ``[DONE]``)."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Abort(Exception):

@@ -71,7 +71,8 @@ def main() -> None:
     print(f"| hook line processed by `site` with GENAI_AUDIT_ENABLED unset | {hook:.1f} µs |")
     print(f"| `python -c pass`, GENAI_AUDIT_ENABLED unset | {unset:.1f} ms |")
     print(f"| `python -c pass`, GENAI_AUDIT_ENABLED=true (pipeline + import hooks) | {enabled:.1f} ms |")
-    print(f"\nunset hook cost: {hook / 1000:.3f} ms (limit 5 ms); {args.runs} processes per row, {sys.version.split()[0]}")
+    version = sys.version.split()[0]
+    print(f"\nunset hook cost: {hook / 1000:.3f} ms (limit 5 ms); {args.runs} processes per row, Python {version}")
 
 
 if __name__ == "__main__":

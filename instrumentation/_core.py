@@ -28,7 +28,7 @@ from genai_audit import __version__, audit_context
 from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.content import content_attributes
-from genai_audit.processors.chain import AuditRecord, ProcessingChain, default_chain
+from genai_audit.processors.chain import WITHHELD, AuditRecord, ProcessingChain, default_chain
 
 logger = logging.getLogger("genai_audit.instrumentation")
 SCHEMA_URL = f"https://opentelemetry.io/schemas/{sc.SEMCONV_VERSION}"
@@ -193,8 +193,12 @@ class LLMCall:
             record.content["exception.message"] = str(error)
         if self.first_chunk_at is not None:
             self.attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_at - self.started
-        with guarded("processing chain"):
+        try:
             self.telemetry.chain(record)
+        except Exception:  # the chain itself broke, not one of its steps: fail closed all the same
+            logger.warning("genai-audit: processing chain failed; content withheld", exc_info=True)
+            record.content = {key: WITHHELD for key in record.content}
+            record.failures.append("processing chain")
         message = record.content.pop("exception.message", None) if error is not None else None
         if record.failures:
             self.attributes[sc.AUDIT_PROCESSING_FAILED] = record.failures

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import weakref
 from types import TracebackType
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import wrapt
@@ -22,10 +23,23 @@ from genai_audit.instrumentation._core import LLMCall, guarded
 class Accumulator(Protocol):
     """Collects what a stream's chunks say, and writes it onto the call at the end."""
 
-    def feed(self, chunk: Any) -> bool:
-        """Take one chunk; return True to hide it from the application."""
+    def feed(self, chunk: Any) -> None: ...
 
     def finish(self, call: LLMCall) -> None: ...
+
+
+class NullAccumulator:
+    """Stands in when building the real accumulator failed: the stream still passes through."""
+
+    def feed(self, chunk: Any) -> None:
+        return None
+
+    def finish(self, call: LLMCall) -> None:
+        return None
+
+
+#: Decides whether a chunk exists only because our request change asked for it.
+Hider = Callable[[Any], bool]
 
 
 def _finish(call: LLMCall, acc: Accumulator, error: BaseException | None, completed: bool) -> None:
@@ -37,10 +51,11 @@ def _finish(call: LLMCall, acc: Accumulator, error: BaseException | None, comple
 
 
 class _StreamBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
-    def __init__(self, wrapped: Any, call: LLMCall, acc: Accumulator) -> None:
+    def __init__(self, wrapped: Any, call: LLMCall, acc: Accumulator, hide: Hider | None = None) -> None:
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = acc
+        self._self_hide = hide
         self._self_finalizer = weakref.finalize(self, _finish, call, acc, None, False)
 
     def _self_done(self, error: BaseException | None, completed: bool) -> None:
@@ -48,11 +63,21 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only 
         _finish(self._self_call, self._self_acc, error, completed)
 
     def _self_feed(self, chunk: Any) -> bool:
-        hide = False
-        with guarded("reading stream chunk"):
+        """Record one chunk; True when the application must not see it.
+
+        Hiding is decided apart from recording, so a failure while recording can
+        never let a chunk we asked for reach the application.
+        """
+        with guarded("timing stream chunk"):
             self._self_call.mark_first_chunk()
-            hide = self._self_acc.feed(chunk)
-        return hide
+        with guarded("reading stream chunk"):
+            self._self_acc.feed(chunk)
+        if self._self_hide is None:
+            return False
+        try:
+            return self._self_hide(chunk)
+        except Exception:  # noqa: BLE001 - a chunk we cannot judge is shown
+            return False
 
 
 class SyncStream(_StreamBase):

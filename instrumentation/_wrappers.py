@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from genai_audit.instrumentation._core import LLMCall, Telemetry, guarded, start_call, suppressed
-from genai_audit.instrumentation._streams import Accumulator, AsyncStream, SyncStream
+from genai_audit.instrumentation._streams import Accumulator, AsyncStream, Hider, NullAccumulator, SyncStream
 
 #: (client resource, kwargs) -> (span attributes at start, structured input content)
 RequestReader = Callable[[Any, Mapping[str, Any]], tuple[dict[str, AttributeValue], dict[str, Any]]]
@@ -31,8 +31,10 @@ class CallSpec:
     #: (kwargs sent, result, whether ``prepare`` changed the kwargs) -> accumulator when the
     #: call returned a stream, else None
     stream_accumulator: Callable[[Mapping[str, Any], Any, bool], Accumulator | None] | None = None
-    #: may return changed kwargs for the SDK (never changes what the application sees)
+    #: may return changed kwargs for the SDK; the stream chunks the change adds are
+    #: removed by ``hide_added`` so the application sees what it asked for
     prepare: Callable[[Mapping[str, Any]], dict[str, Any] | None] | None = None
+    hide_added: Hider | None = None
 
 
 def _begin(telemetry: Telemetry, spec: CallSpec, instance: Any, kwargs: dict[str, Any]) -> tuple[
@@ -53,12 +55,17 @@ def _complete(
 ) -> Any:
     """Record a successful result; return what the application gets."""
     proxy = None
+    hide = spec.hide_added if changed else None
     with guarded(f"reading {spec.operation} response"):
         acc = spec.stream_accumulator(kwargs, result, changed) if spec.stream_accumulator else None
         if acc is not None:
-            proxy = stream_cls(result, call, acc)
+            proxy = stream_cls(result, call, acc, hide)
         else:
             spec.read_response(call, result)
+    if proxy is None and hide is not None:
+        # The request was changed for a stream but reading it failed: the added
+        # chunks must still not reach the application.
+        proxy = stream_cls(result, call, NullAccumulator(), hide)
     if proxy is not None:
         return proxy
     with guarded("ending span"):

@@ -141,7 +141,7 @@ class StreamAccumulator:
         self.usage: dict[str, Any] = {}
         self.chunks = 0
 
-    def feed(self, event: Any) -> bool:
+    def feed(self, event: Any) -> None:
         self.chunks += 1
         kind = get(event, "type")
         if kind == "message_start":
@@ -169,7 +169,6 @@ class StreamAccumulator:
             if get(delta, "stop_reason") is not None:
                 self.message["stop_reason"] = get(delta, "stop_reason")
             self._usage(get(event, "usage"))
-        return False
 
     def _usage(self, usage: Any) -> None:
         for key in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):

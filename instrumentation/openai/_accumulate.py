@@ -22,16 +22,15 @@ class _Choice:
 
 
 class ChatAccumulator:
-    """Rebuilds the streamed completion; hides the usage chunk only we asked for."""
+    """Rebuilds the streamed completion from its chunks."""
 
-    def __init__(self, hide_usage_chunk: bool) -> None:
-        self.hide_usage_chunk = hide_usage_chunk
+    def __init__(self) -> None:
         self.choices: dict[int, _Choice] = {}
         self.response: dict[str, Any] = {}
         self.usage: Any = None
         self.chunks = 0
 
-    def feed(self, chunk: Any) -> bool:
+    def feed(self, chunk: Any) -> None:
         self.chunks += 1
         for key in ("id", "model", "system_fingerprint", "service_tier"):
             value = get(chunk, key)
@@ -61,7 +60,6 @@ class ChatAccumulator:
             reason = get(choice, "finish_reason")
             if reason:
                 state.finish_reason = reason
-        return self.hide_usage_chunk and not choices and usage is not None
 
     def finish(self, call: LLMCall) -> None:
         _extract.read_response_ids(call, self.response)
@@ -90,13 +88,18 @@ class ChatAccumulator:
 def chat_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> ChatAccumulator | None:
     if not arg(kwargs, "stream"):
         return None
-    return ChatAccumulator(hide_usage_chunk=changed)
+    return ChatAccumulator()
+
+
+def is_usage_chunk(chunk: Any) -> bool:
+    """The final chunk ``include_usage`` adds: usage and no choices."""
+    return not chunk.choices and chunk.usage is not None
 
 
 def with_stream_usage(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     """Ask for the final usage chunk on streams, unless the caller decided about it.
 
-    The chunk this adds is hidden from the application by :class:`ChatAccumulator`,
+    The chunk this adds is hidden from the application (:func:`is_usage_chunk`),
     so the application sees exactly the stream it asked for.
     """
     if not arg(kwargs, "stream"):
@@ -118,7 +121,7 @@ class ResponsesAccumulator:
         self.chunks = 0
         self.text: list[str] = []
 
-    def feed(self, event: Any) -> bool:
+    def feed(self, event: Any) -> None:
         self.chunks += 1
         kind = get(event, "type")
         response = get(event, "response")
@@ -128,7 +131,6 @@ class ResponsesAccumulator:
                 self.final = response
         elif kind == "response.output_text.delta":
             self.text.append(get(event, "delta") or "")
-        return False
 
     def finish(self, call: LLMCall) -> None:
         call.set(sc.AUDIT_STREAM_CHUNKS, self.chunks)

@@ -197,7 +197,7 @@ class LLMCall:
             self.telemetry.chain(record)
         except Exception:  # the chain itself broke, not one of its steps: fail closed all the same
             logger.warning("genai-audit: processing chain failed; content withheld", exc_info=True)
-            record.content = {key: WITHHELD for key in record.content}
+            record.content = dict.fromkeys(record.content, WITHHELD)
             record.failures.append("processing chain")
         message = record.content.pop("exception.message", None) if error is not None else None
         if record.failures:

@@ -10,8 +10,8 @@ the stream. The application's own exception always propagates unchanged.
 from __future__ import annotations
 
 import weakref
-from types import TracebackType
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, Protocol
 
 import wrapt

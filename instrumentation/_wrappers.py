@@ -65,7 +65,8 @@ def _complete(
     if proxy is None and hide is not None:
         # The request was changed for a stream but reading it failed: the added
         # chunks must still not reach the application.
-        proxy = stream_cls(result, call, NullAccumulator(), hide)
+        with guarded("wrapping stream"):
+            proxy = stream_cls(result, call, NullAccumulator(), hide)
     if proxy is not None:
         return proxy
     with guarded("ending span"):

@@ -47,7 +47,7 @@ def _specs(settings: Settings) -> dict[str, CallSpec]:
             _extract.read_chat_response,
             _accumulate.chat_accumulator,
             _accumulate.with_stream_usage if settings.openai_stream_usage else None,
-            _accumulate.is_usage_chunk,
+            _accumulate.undo_stream_usage,
         ),
         "embeddings": CallSpec(sc.OP_EMBEDDINGS, _extract.read_embeddings_request, _extract.read_embeddings_response),
         "responses": CallSpec(

@@ -91,15 +91,25 @@ def chat_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> C
     return ChatAccumulator()
 
 
-def is_usage_chunk(chunk: Any) -> bool:
-    """The final chunk ``include_usage`` adds: usage and no choices."""
-    return not chunk.choices and chunk.usage is not None
+def undo_stream_usage(chunk: Any) -> bool:
+    """Undo what asking for usage changed: True for the added final usage chunk.
+
+    The API also adds ``"usage": null`` to every other chunk; forgetting that the
+    field was set keeps ``chunk.to_dict()``/``to_json()`` as the application
+    would have seen them.
+    """
+    if chunk.usage is None:
+        fields_set = getattr(chunk, "__pydantic_fields_set__", None)
+        if isinstance(fields_set, set):
+            fields_set.discard("usage")
+        return False
+    return not chunk.choices
 
 
 def with_stream_usage(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     """Ask for the final usage chunk on streams, unless the caller decided about it.
 
-    The chunk this adds is hidden from the application (:func:`is_usage_chunk`),
+    The chunk this adds is hidden from the application (:func:`undo_stream_usage`),
     so the application sees exactly the stream it asked for.
     """
     if not arg(kwargs, "stream"):

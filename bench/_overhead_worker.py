@@ -474,6 +474,32 @@ def make_call(client: Any, mode: str) -> Callable[[], None]:
     return call_stream
 
 
+def observe(client: Any, mode: str) -> dict[str, Any]:
+    """What the application sees from one call, to check an instrumentation changes nothing."""
+    if mode == "nonstream":
+        resp = client.chat.completions.create(**REQUEST)
+        usage = resp.usage.model_dump() if resp.usage is not None else None
+        return {"type": type(resp).__name__, "content": resp.choices[0].message.content, "usage": usage}
+    chunks = list(client.chat.completions.create(**REQUEST, stream=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage_chunks = [c.usage.model_dump() for c in chunks if getattr(c, "usage", None) is not None]
+    return {
+        "type": type(chunks[-1]).__name__ if chunks else None,
+        "chunks": len(chunks),
+        "content": text,
+        "usage": usage_chunks,
+    }
+
+
+def diff_observed(bare: dict[str, Any], inst: dict[str, Any]) -> list[str]:
+    out = []
+    for key in bare:
+        if bare[key] != inst.get(key):
+            b, i = (str(x)[:80] for x in (bare[key], inst.get(key)))
+            out.append(f"application sees a different {key!r} when instrumented: bare {b!r}, instrumented {i!r}")
+    return out
+
+
 def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> dict[str, Any]:
     """Warm up, then time ``reps`` batches of ``calls`` calls: wall clock and process CPU time."""
     for _ in range(warmup):
@@ -534,6 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if sinks.spans:
             result["errors"].append(f"{sinks.spans} spans were exported before instrumenting")
         bare_headers = set(handler.baseline_headers or ())
+        seen_bare = observe(bare_client, args.mode)
 
         if args.impl == "bare":
             result["instrumentation"] = {"module": None, "note": "A/A run: second bare phase, same process"}
@@ -546,13 +573,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         client = make_client(handler)
         inst = run_phase(make_call(client, args.mode), args.calls, args.reps, args.warmup)
         result["instrumented"] = inst
+        result["errors"].extend(diff_observed(seen_bare, observe(client, args.mode)))
         bare = result["bare"]
         result["overhead_us"] = inst["median_us"] - bare["median_us"]
         result["overhead_cpu_us"] = inst["median_cpu_us"] - bare["median_cpu_us"]
 
         gc.collect()
         sinks.tracer_provider.force_flush()
-        made = args.warmup + args.calls * args.reps
+        made = args.warmup + args.calls * args.reps + 1  # + the observe() call
         spans = sinks.spans - spans_before
         expected = 0 if args.impl == "bare" else made
         result["spans"] = spans

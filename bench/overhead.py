@@ -155,21 +155,19 @@ def detect_versions(dev_venv: Path) -> dict[str, str | None]:
 
 
 def newest_version(py: Path, dist: str) -> tuple[str | None, str]:
-    """Version pip would install for ``dist`` with no other constraint (a dry run)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.json"
-        proc = run(
-            [py, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed", "--report", report, dist],
-            timeout=900,
-        )
-        if proc.returncode != 0 or not report.exists():
-            return None, pip_failure_reason(proc)
-        data = json.loads(report.read_text())
-    for item in data.get("install", []):
-        meta = item.get("metadata", {})
-        if str(meta.get("name", "")).lower().replace("_", "-") == dist.lower():
-            return str(meta.get("version")), ""
-    return None, f"{dist} not in pip's resolution"
+    """Newest version of ``dist`` on the index (pre-releases only if there is nothing else).
+
+    Not pip's unconstrained choice: with openlit, pip's resolver backtracks to an
+    older release although the newest one installs fine once pinned.
+    """
+    why = ""
+    for extra in ([], ["--pre"]):
+        proc = run([py, "-m", "pip", "index", "versions", *extra, dist], timeout=300)
+        m = re.search(rf"^{re.escape(dist)} \(([^)]+)\)", proc.stdout, re.IGNORECASE | re.MULTILINE)
+        if proc.returncode == 0 and m:
+            return m.group(1), ""
+        why = pip_failure_reason(proc)
+    return None, why
 
 
 def install_key(impl: Impl, pins: dict[str, str | None], python: str) -> str:
@@ -253,18 +251,21 @@ def _install(impl: Impl, venv: Path, pins: dict[str, str | None], base_python: s
         targets = [(None, [])]
 
     for target_dist, target in targets:
-        # Same openai / SDK as the dev venv if the peer allows, else relax pins one at a time.
+        # Newest peer with the dev venv's openai / SDK if it allows, else relax the
+        # pins one at a time, and last let pip choose the peer version as well.
         attempts = [[*target, openai_pin, *([sdk_pin] if sdk_pin else [])], [*target, openai_pin]]
         if sdk_pin:
             attempts.append([*target, sdk_pin])
         attempts.append([*target, "openai"])
+        if target_dist is not None:
+            attempts.append([target_dist, "openai"])
         seen: set[tuple[str, ...]] = set()
         for reqs in attempts:
             if tuple(reqs) in seen:
                 continue
             seen.add(tuple(reqs))
             log(f"{impl.name}: pip install {' '.join(reqs)}")
-            proc = run([py, "-m", "pip", "install", "--quiet", *reqs], timeout=1800)
+            proc = run([py, "-m", "pip", "install", "--progress-bar", "off", *reqs], timeout=1800)
             if proc.returncode == 0:
                 return InstallResult(ok=True, python=py, dist=target_dist, requirements=reqs, notes=notes)
             reason = pip_failure_reason(proc)
@@ -394,7 +395,11 @@ def row_notes(
             notes.append(f"{mode}: injects traceparent header")
     openai_v = next((r.get("versions", {}).get("openai") for r in results.values() if r.get("versions")), None)
     if pins.get("openai") and openai_v and openai_v != pins["openai"]:
-        notes.append(f"cannot use openai {pins['openai']}: measured with openai {openai_v}")
+        why = next(
+            (m.group(0) for n in install.notes for m in [re.search(r"\S+ \S+ depends on openai[^;]*", n)] if m), ""
+        )
+        because = f" ({why})" if why else ""
+        notes.append(f"cannot use openai {pins['openai']}{because}: measured with openai {openai_v}")
     sdk_v = next((r.get("versions", {}).get("opentelemetry-sdk") for r in results.values() if r.get("versions")), None)
     if pins.get("opentelemetry-sdk") and sdk_v and sdk_v != pins["opentelemetry-sdk"]:
         notes.append(f"otel sdk {sdk_v}")
@@ -471,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"pins from {args.dev_venv}: {pins}; venvs under {args.venv_root} (python {base_py})")
 
     started = time.time()
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     rows: list[dict[str, Any]] = []
     for name in only:
         impl = IMPLS[name]
@@ -503,12 +509,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     table = build_table(rows)
+    load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
+    loads = " -> ".join(f"{x[0]:.2f}" for x in (load_start, load_end) if x is not None)
     print()
     print(
         f"Per-call overhead (instrumented - bare, same process), median of {args.reps} reps x "
         f"{args.calls} calls, content capture on, in-process mock transport; "
         f"{os.cpu_count()} CPUs, python {base_py}; pinned openai {pins['openai']}, "
-        f"opentelemetry-sdk {pins['opentelemetry-sdk']}."
+        f"opentelemetry-sdk {pins['opentelemetry-sdk']}; 1-min load average {loads or 'n/a'}."
     )
     print()
     print(table)
@@ -521,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "reps": args.reps,
             "warmup": args.warmup,
             "pins": pins,
+            "loadavg": [load_start, load_end],
             "cpus": os.cpu_count(),
             "python": base_py,
             "rows": rows,

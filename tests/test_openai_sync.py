@@ -226,3 +226,17 @@ def test_uninstrument_restores_original_methods(telemetry: Telemetry) -> None:
     assert Completions.create is not originals[0]
     instrumentor.uninstrument()
     assert (Completions.create, AsyncCompletions.create, Completions.parse, Embeddings.create) == originals
+
+
+@pytest.mark.parametrize("mode", ["with_raw_response", "with_streaming_response"])
+def test_raw_response_streams_are_left_untouched(instrumented: Telemetry, oai: openai.OpenAI, mode: str) -> None:
+    """Raw-response streams get no usage request (the app parses the body itself) and the span ends."""
+    resource = getattr(oai.chat.completions, mode)
+    if mode == "with_raw_response":
+        chunks = list(resource.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True).parse())
+    else:
+        with resource.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream=True) as response:
+            chunks = list(response.parse())
+    assert chunks
+    assert all(chunk.choices for chunk in chunks)
+    assert instrumented.span().attributes[sc.REQUEST_STREAM] is True

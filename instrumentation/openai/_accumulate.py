@@ -10,6 +10,8 @@ from genai_audit.instrumentation._core import LLMCall
 from genai_audit.instrumentation._parts import arg, get, json_or_text, text_part
 from genai_audit.instrumentation.openai import _extract
 
+RAW_RESPONSE_HEADER = "x-stainless-raw-response"
+
 
 class _Choice:
     __slots__ = ("finish_reason", "role", "text", "tools")
@@ -85,8 +87,13 @@ class ChatAccumulator:
         call.set_content(sc.OUTPUT_MESSAGES, outputs)
 
 
+def _is_stream(result: Any) -> bool:
+    # ``with_raw_response``/``with_streaming_response`` return a response wrapper, not a stream
+    return hasattr(result, "__next__") or hasattr(result, "__anext__")
+
+
 def chat_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> ChatAccumulator | None:
-    if not arg(kwargs, "stream"):
+    if not arg(kwargs, "stream") or not _is_stream(result):
         return None
     return ChatAccumulator()
 
@@ -112,7 +119,7 @@ def with_stream_usage(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     The chunk this adds is hidden from the application (:func:`undo_stream_usage`),
     so the application sees exactly the stream it asked for.
     """
-    if not arg(kwargs, "stream"):
+    if not arg(kwargs, "stream") or _raw_response_requested(kwargs):
         return None
     options = arg(kwargs, "stream_options")
     if options is not None and get(options, "include_usage") is not None:
@@ -153,7 +160,13 @@ class ResponsesAccumulator:
             call.set_content(sc.OUTPUT_MESSAGES, [{"role": "assistant", "parts": [text_part("".join(self.text))]}])
 
 
+def _raw_response_requested(kwargs: Mapping[str, Any]) -> bool:
+    """The application reads the raw HTTP body itself: its stream cannot be filtered."""
+    headers = arg(kwargs, "extra_headers")
+    return isinstance(headers, Mapping) and any(str(k).lower() == RAW_RESPONSE_HEADER for k in headers)
+
+
 def responses_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> ResponsesAccumulator | None:
-    if not arg(kwargs, "stream"):
+    if not arg(kwargs, "stream") or not _is_stream(result):
         return None
     return ResponsesAccumulator()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,21 +85,29 @@ def instrumented(telemetry: Telemetry, settings: Settings) -> Iterator[Telemetry
         instrumentor.uninstrument()
 
 
+# One TLS context for every client: loading CA certificates per client dominates run time.
+_TLS = ssl.create_default_context()
+
+
 @pytest.fixture
 def oai(fake: FakeProvider) -> openai.OpenAI:
-    return openai.OpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0)
+    return openai.OpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
+                         http_client=openai.DefaultHttpxClient(verify=_TLS))
 
 
 @pytest.fixture
 def aoai(fake: FakeProvider) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0)
+    return openai.AsyncOpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
+                              http_client=openai.DefaultAsyncHttpxClient(verify=_TLS))
 
 
 @pytest.fixture
 def claude(fake: FakeProvider) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0)
+    return anthropic.Anthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
+                               http_client=anthropic.DefaultHttpxClient(verify=_TLS))
 
 
 @pytest.fixture
 def aclaude(fake: FakeProvider) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0)
+    return anthropic.AsyncAnthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
+                                    http_client=anthropic.DefaultAsyncHttpxClient(verify=_TLS))

@@ -9,7 +9,6 @@ the same text, tool calls, usage, chunks and events, and the same SDK errors.
 from __future__ import annotations
 
 import dataclasses
-import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -33,37 +32,6 @@ from genai_audit.instrumentation.openai import _accumulate as openai_accumulate
 from genai_audit.instrumentation.openai import _extract as openai_extract
 from genai_audit.processors import WITHHELD, AuditRecord, ProcessingChain
 from genai_audit.testing.fake_provider import Error, FakeProvider, Reply, ToolCall
-
-# --------------------------------------------------------------------------- #
-# Clients: as in conftest, but sharing one TLS context (loading CA certificates per client dominates run time)
-# --------------------------------------------------------------------------- #
-
-_TLS = ssl.create_default_context()
-
-
-@pytest.fixture
-def oai(fake: FakeProvider) -> openai.OpenAI:
-    return openai.OpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
-                         http_client=openai.DefaultHttpxClient(verify=_TLS))
-
-
-@pytest.fixture
-def aoai(fake: FakeProvider) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
-                              http_client=openai.DefaultAsyncHttpxClient(verify=_TLS))
-
-
-@pytest.fixture
-def claude(fake: FakeProvider) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
-                               http_client=anthropic.DefaultHttpxClient(verify=_TLS))
-
-
-@pytest.fixture
-def aclaude(fake: FakeProvider) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
-                                    http_client=anthropic.DefaultAsyncHttpxClient(verify=_TLS))
-
 
 # --------------------------------------------------------------------------- #
 # The calls an application makes

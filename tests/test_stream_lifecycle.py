@@ -14,11 +14,9 @@ import asyncio
 import dataclasses
 import gc
 import json
-import ssl
 from collections.abc import Callable
 from typing import Any
 
-import anthropic
 import openai
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -27,36 +25,6 @@ from pydantic import BaseModel
 
 from genai_audit import semconv as sc
 from genai_audit.testing.fake_provider import FakeProvider, Malformed, Reply
-
-# --------------------------------------------------------------------------- #
-# Clients: as in conftest, but sharing one TLS context (loading CA certificates per client dominates run time)
-# --------------------------------------------------------------------------- #
-
-_TLS = ssl.create_default_context()
-
-
-@pytest.fixture
-def oai(fake: FakeProvider) -> openai.OpenAI:
-    return openai.OpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
-                         http_client=openai.DefaultHttpxClient(verify=_TLS))
-
-
-@pytest.fixture
-def aoai(fake: FakeProvider) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
-                              http_client=openai.DefaultAsyncHttpxClient(verify=_TLS))
-
-
-@pytest.fixture
-def claude(fake: FakeProvider) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
-                               http_client=anthropic.DefaultHttpxClient(verify=_TLS))
-
-
-@pytest.fixture
-def aclaude(fake: FakeProvider) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
-                                    http_client=anthropic.DefaultAsyncHttpxClient(verify=_TLS))
 
 
 @pytest.fixture(scope="module", autouse=True)

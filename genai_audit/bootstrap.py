@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from genai_audit import semconv as sc
-from genai_audit.config import ConfigError, Settings, default_store_path
+from genai_audit.config import ConfigError, Settings, store_path
 from genai_audit.processors.chain import ProcessingChain, set_default_chain
 
 logger = logging.getLogger("genai_audit")
@@ -73,15 +73,9 @@ class GenAISpanFilter(SpanProcessor):
 
 def store_exporter(settings: Settings) -> SpanExporter:
     """The exporter ``GENAI_AUDIT_STORE`` names (default: the embedded SQLite store)."""
-    target = settings.store
-    if target.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{sc.ENV_STORE}={target!r}: this version writes to a local SQLite file only; "
-            "give a file path or leave it unset"
-        )
     from genai_audit.store.sqlite import SqliteSpanExporter, StoreError
 
-    path = target or str(default_store_path())
+    path = store_path(settings.store, env={})
     try:
         return SqliteSpanExporter(path)
     except StoreError as exc:

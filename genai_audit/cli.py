@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -44,19 +43,14 @@ def parse_time(text: str) -> int:
     return int(moment.timestamp() * 1_000_000_000)
 
 
-def _store_path(given: str | None) -> str:
-    from genai_audit.config import default_store_path
-
-    target = given or os.environ.get(sc.ENV_STORE, "").strip()
-    if target.startswith(("http://", "https://")):
-        raise CLIError(f"store {target!r}: this version reads a local SQLite store only")
-    return target or str(default_store_path())
-
-
 def _connect(given: str | None) -> Any:
+    from genai_audit.config import ConfigError, store_path
     from genai_audit.store.sqlite import StoreError, connect
 
-    path = _store_path(given)
+    try:
+        path = store_path(given)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
     try:
         return connect(path, create=False)
     except StoreError as exc:

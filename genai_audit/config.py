@@ -69,6 +69,21 @@ def default_store_path() -> Path:
     return user_data_path("genai-audit", appauthor=False) / "audit.db"
 
 
+def store_path(given: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The store file: ``given``, else ``GENAI_AUDIT_STORE``, else the default path.
+
+    Raises :class:`ConfigError` for a URL: this version keeps a local SQLite store only.
+    """
+    env = os.environ if env is None else env
+    target = (given or env.get(sc.ENV_STORE, "")).strip()
+    if target.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{sc.ENV_STORE}={target!r}: this version reads and writes a local SQLite store only; "
+            "give a file path or leave it unset"
+        )
+    return target or str(default_store_path())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the pipeline needs to know, from one place."""

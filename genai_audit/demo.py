@@ -16,7 +16,7 @@ import sys
 from typing import TextIO
 
 from genai_audit import semconv as sc
-from genai_audit.config import default_store_path
+from genai_audit.config import store_path
 
 SCRIPT_NOTE = "scripted answers, in request order"
 
@@ -47,14 +47,14 @@ def run_demo(store: str | None, out: TextIO) -> int:
     from genai_audit.store.sqlite import connect, list_sessions
     from genai_audit.testing.fake_provider import FakeProvider
 
-    store_path = store or os.environ.get(sc.ENV_STORE) or str(default_store_path())
+    path = store_path(store)
     run_id = secrets.token_hex(2)
     with FakeProvider() as fake:
         fake.script(*_script())  # type: ignore[arg-type]
         env = dict(os.environ)
         env.update({
             sc.ENV_ENABLED: "true",
-            sc.ENV_STORE: store_path,
+            sc.ENV_STORE: path,
             sc.ENV_EXPORT_DELAY_MS: "50",
             "OPENAI_BASE_URL": fake.openai_base_url,
             "OPENAI_API_KEY": "sk-demo-not-a-real-key",
@@ -64,20 +64,18 @@ def run_demo(store: str | None, out: TextIO) -> int:
         })
         out.write(f"genai-audit demo: support assistant, run {run_id}, provider {fake.url} (local fake)\n")
         out.flush()
-        result = subprocess.run([sys.executable, "-m", "genai_audit.demo_app"], env=env, stdout=out
-                                if hasattr(out, "fileno") and _has_fileno(out) else subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, check=False)
-        if result.stdout:
-            out.write(result.stdout)
+        result = subprocess.run([sys.executable, "-m", "genai_audit.demo_app"], env=env,
+                                capture_output=True, text=True, check=False)
+        out.write(result.stdout)
         if result.returncode != 0:
             sys.stderr.write(result.stderr)
             sys.stderr.write(f"genai-audit: demo application failed (exit {result.returncode})\n")
             return 1
-    conn = connect(store_path, create=False)
+    conn = connect(path, create=False)
     ours = [s for s in list_sessions(conn) if str(s["session_id"]).endswith(run_id)]
     calls = sum(int(s["calls"]) for s in ours)
-    out.write(f"\nrecorded {calls} LLM calls in {len(ours)} sessions to {store_path}\n")
-    flag = "" if store is None and not os.environ.get(sc.ENV_STORE) else f" --store {store_path}"
+    out.write(f"\nrecorded {calls} LLM calls in {len(ours)} sessions to {path}\n")
+    flag = "" if store is None and not os.environ.get(sc.ENV_STORE) else f" --store {path}"
     out.write("next:\n")
     out.write(f"  genai-audit sessions{flag}\n")
     for session in ours:
@@ -85,10 +83,3 @@ def run_demo(store: str | None, out: TextIO) -> int:
     out.write(f"  genai-audit export --session {ours[0]['session_id'] if ours else 'ID'}{flag}\n")
     return 0 if calls else 1
 
-
-def _has_fileno(out: TextIO) -> bool:
-    try:
-        out.fileno()
-    except (OSError, ValueError, AttributeError):
-        return False
-    return True

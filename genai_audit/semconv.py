@@ -78,6 +78,24 @@ AUDIT_STREAM_COMPLETED: Final = "gen_ai.audit.stream.completed"
 AUDIT_STREAM_CHUNKS: Final = "gen_ai.audit.stream.chunks"
 AUDIT_PROCESSING_FAILED: Final = "gen_ai.audit.processing.failed"
 
+# processors: redaction, classification, injection, security, cost
+AUDIT_PII_DETECTED: Final = "gen_ai.audit.pii.detected"
+AUDIT_PII_TYPES: Final = "gen_ai.audit.pii.types"
+AUDIT_PII_COUNT: Final = "gen_ai.audit.pii.count"
+AUDIT_PII_TOKENS: Final = "gen_ai.audit.pii.tokens"  # the keyed pseudonyms found, for look-ups
+AUDIT_SECRETS_DETECTED: Final = "gen_ai.audit.secrets.detected"
+AUDIT_REDACTED: Final = "gen_ai.audit.redacted"
+AUDIT_RETENTION_DAYS: Final = "gen_ai.audit.retention_days"
+AUDIT_DECLARED_CLASSIFICATION: Final = "gen_ai.audit.classification.declared"
+AUDIT_INJECTION_DETECTED: Final = "gen_ai.audit.injection.detected"
+AUDIT_INJECTION_SCORE: Final = "gen_ai.audit.injection.score"
+AUDIT_INJECTION_TECHNIQUE: Final = "gen_ai.audit.injection.technique"
+AUDIT_INJECTION_SOURCE: Final = "gen_ai.audit.injection.source"
+AUDIT_SECURITY_SCORE: Final = "gen_ai.audit.security_score"
+USAGE_COST_USD: Final = "gen_ai.usage.cost_usd"
+AUDIT_COST_UNKNOWN_MODEL: Final = "gen_ai.audit.cost.unknown_model"
+AUDIT_ALERTS: Final = "gen_ai.audit.alerts"
+
 # --- metrics --------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"

@@ -145,8 +145,15 @@ def configure(
         if _pipeline is not None:
             return _pipeline
         settings = settings or Settings.from_env()
-        if chain is not None:
-            set_default_chain(chain)
+        from genai_audit.processors.pipeline import build_chain, build_redaction_chain
+        from genai_audit.processors.policy import load_policy
+        from genai_audit.processors.span_processor import AuditSpanProcessor
+
+        policy = load_policy()
+        if chain is None:
+            chain = build_chain(policy)
+        redaction_chain = build_redaction_chain(policy)
+        set_default_chain(chain)
         targets = list(exporters) or [store_exporter(settings)]
         current = trace.get_tracer_provider()
         owns = not isinstance(current, TracerProvider)
@@ -155,8 +162,13 @@ def configure(
         )
         pipeline = Pipeline(settings, provider, owns_provider=owns)
         for exporter in targets:
+            # Spans of other instrumentations pass the audit chain too; ours already have.
             processor = GenAISpanFilter(
-                BatchSpanProcessor(exporter, schedule_delay_millis=settings.export_delay_ms)
+                AuditSpanProcessor(
+                    BatchSpanProcessor(exporter, schedule_delay_millis=settings.export_delay_ms),
+                    chain=chain,
+                    redaction_chain=redaction_chain,
+                )
             )
             provider.add_span_processor(processor)
             pipeline.processors.append(processor)

@@ -1,0 +1,272 @@
+"""Replacing detected values: typed placeholders, keyed pseudonyms, partial masks, or nothing.
+
+A keyed pseudonym is ``[TYPE:token]`` where ``token`` is the start of
+HMAC-SHA256(key, type + value in normal form). One value gets one token in
+every span, session and process that shares the key, so an investigator can
+see that the same card number appears in five sessions without seeing the
+number; without the key, the token cannot be reversed by trying every phone
+number or SSN. The key never appears in telemetry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from collections import Counter
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genai_audit import semconv as sc
+from genai_audit.config import ConfigError
+from genai_audit.processors.chain import AuditRecord
+from genai_audit.processors.detectors import CREDIT_CARD, EMAIL, PHONE, PII, SECRET, Finding, Scanner
+
+PLACEHOLDER = "placeholder"
+PSEUDONYM = "pseudonym"
+MASK = "mask"
+DROP = "drop"
+MODES = (PLACEHOLDER, PSEUDONYM, MASK, DROP)
+
+ENV_KEY = "GENAI_AUDIT_PSEUDONYM_KEY"
+ENV_KEY_FILE = "GENAI_AUDIT_PSEUDONYM_KEY_FILE"
+MIN_KEY_BYTES = 16
+#: JSON text longer than this is scanned as text rather than parsed and rebuilt.
+MAX_PARSE_CHARS = 8_000_000
+
+
+def default_key_path() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("genai-audit", appauthor=False) / "pseudonym.key"
+
+
+def _key_from_text(raw: str, origin: str) -> bytes:
+    key = raw.strip().encode("utf-8")
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"{origin}: the pseudonym key must be at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def load_key(env: Mapping[str, str] | None = None, default_path: Path | None = None) -> bytes:
+    """The pseudonym key: ``GENAI_AUDIT_PSEUDONYM_KEY``, else the key file, else a generated default file.
+
+    The default file is created on first use with owner-only permissions
+    (directory 0700, file 0600), atomically, so concurrent first starts agree on one key.
+    """
+    env = os.environ if env is None else env
+    if env.get(ENV_KEY, "").strip():
+        return _key_from_text(env[ENV_KEY], ENV_KEY)
+    named = env.get(ENV_KEY_FILE, "").strip()
+    if named:
+        try:
+            return _key_from_text(Path(named).expanduser().read_text("utf-8"), f"{ENV_KEY_FILE}={named}")
+        except OSError as exc:
+            raise ConfigError(f"{ENV_KEY_FILE}={named}: cannot read the key file ({exc.strerror})") from None
+    path = default_path or default_key_path()
+    try:
+        return _key_from_text(path.read_text("utf-8"), str(path))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"pseudonym key file {path}: {exc.strerror}") from None
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs
+        return _key_from_text(path.read_text("utf-8"), str(path))
+    except OSError as exc:
+        raise ConfigError(f"cannot create the pseudonym key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return _key_from_text(path.read_text("utf-8"), str(path))
+
+
+@dataclass
+class Tally:
+    """What redaction found in one record."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    kinds: set[str] = field(default_factory=set)
+    tokens: set[str] = field(default_factory=set)
+
+    def add(self, finding: Finding, token: str | None) -> None:
+        self.counts[finding.entity] += 1
+        self.kinds.add(finding.kind)
+        if token is not None:
+            self.tokens.add(token)
+
+
+def _mask(finding: Finding, value: str) -> str:
+    keep = 4 if finding.entity == CREDIT_CARD else 2 if finding.entity == PHONE else 0
+    if finding.entity == EMAIL and "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if keep:
+        out: list[str] = []
+        seen = 0
+        total = sum(ch.isdigit() for ch in value)
+        for ch in value:
+            if ch.isdigit():
+                seen += 1
+                out.append(ch if seen > total - keep else "*")
+            else:
+                out.append(ch)
+        return "".join(out)
+    if len(value) > 8 and finding.kind != SECRET:
+        return "*" * (len(value) - 4) + value[-4:]
+    return "*" * min(len(value), 12)
+
+
+def _clean(text: str) -> str:
+    """Replace lone surrogates (undecodable input) with U+FFFD, keeping every other character in place."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+class Redactor:
+    """Finds and replaces PII and secrets in text and in JSON-compatible structures."""
+
+    def __init__(
+        self,
+        scanner: Scanner,
+        key: bytes,
+        modes: Mapping[str, str] | None = None,
+        default_mode: str = PSEUDONYM,
+        token_chars: int = 12,
+    ) -> None:
+        for entity, mode in {**(modes or {}), "*": default_mode}.items():
+            if mode not in MODES:
+                raise ConfigError(f"redaction mode {mode!r} for {entity}: expected one of {', '.join(MODES)}")
+        self.scanner = scanner
+        self._key = key
+        self.modes = dict(modes or {})
+        self.default_mode = default_mode
+        self.token_chars = token_chars
+
+    def __repr__(self) -> str:  # never show the key
+        return f"Redactor(default_mode={self.default_mode!r}, modes={self.modes!r})"
+
+    def token(self, entity: str, normalized: str) -> str:
+        digest = hmac.new(self._key, f"{entity}\x00{normalized}".encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return digest.hexdigest()[: self.token_chars]
+
+    def pseudonym(self, entity: str, normalized: str) -> str:
+        """The text that replaces a value in pseudonym mode, e.g. ``[EMAIL:7f3a9c1e04b2]``."""
+        return f"[{entity}:{self.token(entity, normalized)}]"
+
+    def redact_text(self, text: str, tally: Tally | None = None) -> str:
+        try:
+            findings = self.scanner.scan(text)
+        except UnicodeEncodeError:
+            text = _clean(text)
+            findings = self.scanner.scan(text)
+        if not findings:
+            return text
+        pieces: list[str] = []
+        last = 0
+        for finding in findings:
+            pieces.append(text[last : finding.start])
+            mode = self.modes.get(finding.entity, self.default_mode)
+            token = None
+            if mode == PSEUDONYM:
+                token = self.pseudonym(finding.entity, finding.normalized)
+                pieces.append(token)
+            elif mode == PLACEHOLDER:
+                pieces.append(f"[{finding.entity}]")
+            elif mode == MASK:
+                pieces.append(_mask(finding, text[finding.start : finding.end]))
+            last = finding.end
+            if tally is not None:
+                tally.add(finding, token)
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def _redact_string(self, text: str, tally: Tally) -> Any:
+        stripped = text.lstrip()
+        if stripped[:1] in ("{", "[") and len(text) <= MAX_PARSE_CHARS:
+            # JSON text (tool arguments, tool results): redact the parsed values so escapes
+            # such as \u0040 cannot hide a value, then write it back.
+            try:
+                parsed = json.loads(text)
+            except (ValueError, RecursionError):
+                parsed = None
+            if isinstance(parsed, (dict, list)):
+                before = sum(tally.counts.values())
+                redacted = self.redact_value(parsed, tally)
+                if sum(tally.counts.values()) == before:
+                    return text
+                return json.dumps(redacted, ensure_ascii=False)
+        return self.redact_text(text, tally)
+
+    def redact_value(self, value: Any, tally: Tally | None = None) -> Any:
+        """A redacted copy of a JSON-compatible value (iterative: any nesting depth)."""
+        tally = tally if tally is not None else Tally()
+        if isinstance(value, str):
+            return self._redact_string(value, tally)
+        if not isinstance(value, (dict, list, tuple)):
+            return self._redact_scalar(value, tally)
+        root: list[Any] = [None]
+        # each entry: (source container, destination container, key in the parent destination)
+        stack: list[tuple[Any, MutableMapping[Any, Any] | list[Any], Any]] = [(value, root, 0)]
+        while stack:
+            source, parent, slot = stack.pop()
+            if isinstance(source, dict):
+                dest_map: dict[Any, Any] = {}
+                parent[slot] = dest_map
+                for key, item in source.items():
+                    new_key = self.redact_text(key, tally) if isinstance(key, str) else key
+                    self._place(item, dest_map, new_key, stack, tally)
+            else:
+                dest_list: list[Any] = [None] * len(source)
+                parent[slot] = dest_list
+                for index, item in enumerate(source):
+                    self._place(item, dest_list, index, stack, tally)
+        return root[0]
+
+    def _place(self, item: Any, dest: Any, slot: Any, stack: list[Any], tally: Tally) -> None:
+        if isinstance(item, (dict, list, tuple)):
+            stack.append((item, dest, slot))
+        elif isinstance(item, str):
+            dest[slot] = self._redact_string(item, tally)
+        else:
+            dest[slot] = self._redact_scalar(item, tally)
+
+    def _redact_scalar(self, value: Any, tally: Tally) -> Any:
+        # a card number or phone number sent as a JSON number
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
+            text = str(value)
+            redacted = self.redact_text(text, tally)
+            return value if redacted == text else redacted
+        return value
+
+
+class RedactionStep:
+    """Processing step: redacts every content value of the record and records what it found."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.max_tokens = 64
+
+    def __call__(self, record: AuditRecord) -> None:
+        tally = Tally()
+        redact = self.redactor.redact_value
+        record.content = {key: redact(value, tally) for key, value in record.content.items()}
+        apply_tally(record.attributes, tally, self.max_tokens)
+
+
+def apply_tally(attributes: MutableMapping[str, Any], tally: Tally, max_tokens: int = 64) -> None:
+    pii_types = sorted(tally.counts)
+    attributes[sc.AUDIT_PII_DETECTED] = PII in tally.kinds
+    attributes[sc.AUDIT_PII_COUNT] = sum(tally.counts.values())
+    if pii_types:
+        attributes[sc.AUDIT_PII_TYPES] = pii_types
+    if tally.tokens:
+        attributes[sc.AUDIT_PII_TOKENS] = sorted(tally.tokens)[:max_tokens]
+    attributes[sc.AUDIT_SECRETS_DETECTED] = SECRET in tally.kinds
+    attributes[sc.AUDIT_REDACTED] = True

@@ -95,6 +95,14 @@ AUDIT_SECURITY_SCORE: Final = "gen_ai.audit.security_score"
 USAGE_COST_USD: Final = "gen_ai.usage.cost_usd"
 AUDIT_COST_UNKNOWN_MODEL: Final = "gen_ai.audit.cost.unknown_model"
 AUDIT_ALERTS: Final = "gen_ai.audit.alerts"
+# trace/span ids of the call, when whoever builds the record knows them: alerts carry them
+AUDIT_TRACE_ID: Final = "gen_ai.audit.trace_id"
+AUDIT_SPAN_ID: Final = "gen_ai.audit.span_id"
+# processors' environment variables
+ENV_PRICING_FILE: Final = "GENAI_AUDIT_PRICING_FILE"
+ENV_ALERT_WEBHOOK: Final = "GENAI_AUDIT_ALERT_WEBHOOK"
+ENV_ALERT_LOG: Final = "GENAI_AUDIT_ALERT_LOG"
+ENV_ALERT_RATE: Final = "GENAI_AUDIT_ALERT_RATE"
 
 # --- metrics --------------------------------------------------------------------
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"

@@ -70,6 +70,16 @@ class ProcessingChain:
         """How many step failures this chain has masked so far."""
         return self._failures
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the steps that hold resources (alert delivery); errors are logged."""
+        for step in self.steps:
+            closer = getattr(step, "close", None)
+            if callable(closer):
+                try:
+                    closer(timeout)
+                except Exception:
+                    logger.warning("closing audit processing step %s failed", _step_name(step), exc_info=True)
+
     def __call__(self, record: AuditRecord) -> AuditRecord:
         for step in self.steps:
             try:

@@ -96,7 +96,7 @@ class Detector:
 # -- prefilters --------------------------------------------------------------------------
 def has_digits(min_run: int) -> Callable[[str], bool]:
     """True when ``min_run`` consecutive digits appear (checked with plain substring search first)."""
-    run = re2.compile(r"\d{%d}" % min_run)
+    run = re2.compile(r"\d{" + str(min_run) + "}")
 
     def check(text: str) -> bool:
         for digit in _DIGITS:
@@ -200,14 +200,83 @@ def validate_ssn(value: str) -> str | None:
 
 
 _IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29,
-    "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29,
-    "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28,
-    "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
-    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19,
-    "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29,
-    "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BR": 29,
+    "BY": 28,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LC": 32,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NL": 18,
+    "NO": 15,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "SA": 24,
+    "SC": 31,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "ST": 25,
+    "SV": 28,
+    "TL": 23,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VA": 22,
+    "VG": 24,
+    "XK": 20,
 }
 
 
@@ -300,10 +369,14 @@ def _exact(value: str) -> str:
 
 
 # -- the built-in detectors ---------------------------------------------------------------
-_EMAIL = r"[A-Za-z0-9._%+\-\x{80}-\x{10FFFF}]+@[A-Za-z0-9\-\x{80}-\x{10FFFF}]+(?:\.[A-Za-z0-9\-\x{80}-\x{10FFFF}]+)*\.[A-Za-z\x{80}-\x{10FFFF}]{2,}"
+_NON_ASCII = r"\x{80}-\x{10FFFF}"
+_EMAIL = (
+    rf"[A-Za-z0-9._%+\-{_NON_ASCII}]+@[A-Za-z0-9\-{_NON_ASCII}]+"
+    rf"(?:\.[A-Za-z0-9\-{_NON_ASCII}]+)*\.[A-Za-z{_NON_ASCII}]{{2,}}"
+)
 _CARD = r"\b\d(?:[ \-]?\d){11,18}\b"
 _SSN = r"\b\d{3}([ \-]?)\d{2}[ \-]?\d{4}\b"
-_PHONE = r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{1,5}(?:[ .\-]\d{1,5}){0,5}\b|\+?\b\d{7,15}\b"
+_PHONE = r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,4}\)[ .\-]?)?\d{1,5}(?:[ .\-]\d{1,8}){0,5}\b|\+?\b\d{7,15}\b"
 _IBAN = r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"
 _IPV4 = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
 _IPV6 = r"(?:[0-9A-Fa-f]{1,4}|:)?(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?"
@@ -322,40 +395,101 @@ def builtin_detectors(phone_region: str = "US") -> list[Detector]:
     """The built-in detectors, highest priority first (ties on overlap go to the higher priority)."""
     seven_digits = has_digits(3)
     return [
-        Detector(PRIVATE_KEY, SECRET,
-                 r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s\\:,\-]*"
-                 r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
-                 contains("-----BEGIN"), priority=100),
-        Detector(ANTHROPIC_API_KEY, SECRET, r"\bsk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_\-]{20,}",
-                 contains("sk-ant-"), priority=95),
-        Detector(OPENAI_API_KEY, SECRET,
-                 r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}"
-                 r"|\bsk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_\-]{20,}|\bsk-[A-Za-z0-9]{32,}\b",
-                 contains("sk-"), priority=90),
-        Detector(AWS_ACCESS_KEY_ID, SECRET, r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b",
-                 contains("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA"),
-                 priority=90),
-        Detector(AWS_SECRET_KEY, SECRET,
-                 r"(?i)aws[a-z0-9_\-. ]{0,30}(?:secret|sk)[a-z0-9_\-. ]{0,20}[\"']?\s*[:=]?\s*[\"']?"
-                 r"([A-Za-z0-9/+]{40})\b",
-                 contains_folded("aws"), validator=lambda v: v if shannon_entropy(v) > 3.5 else None,
-                 group=1, priority=90),
-        Detector(GITHUB_TOKEN, SECRET, r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b",
-                 contains("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), priority=90),
-        Detector(SLACK_TOKEN, SECRET,
-                 r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_]+",
-                 contains("xox", "hooks.slack.com"), priority=90),
-        Detector(STRIPE_KEY, SECRET, r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b|\bwhsec_[A-Za-z0-9]{24,}\b",
-                 contains("k_live_", "k_test_", "whsec_"), priority=90),
+        Detector(
+            PRIVATE_KEY,
+            SECRET,
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s\\:,]|-[A-Za-z0-9])*"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
+            contains("-----BEGIN"),
+            priority=100,
+        ),
+        Detector(
+            ANTHROPIC_API_KEY,
+            SECRET,
+            r"\bsk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_\-]{20,}",
+            contains("sk-ant-"),
+            priority=95,
+        ),
+        Detector(
+            OPENAI_API_KEY,
+            SECRET,
+            r"\bsk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}"
+            r"|\bsk-(?:proj-|svcacct-|admin-)[A-Za-z0-9_\-]{20,}|\bsk-[A-Za-z0-9]{32,}\b",
+            contains("sk-"),
+            priority=90,
+        ),
+        Detector(
+            AWS_ACCESS_KEY_ID,
+            SECRET,
+            r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b",
+            contains("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "ABIA", "ACCA"),
+            priority=90,
+        ),
+        Detector(
+            AWS_SECRET_KEY,
+            SECRET,
+            r"(?i)aws[a-z0-9_\-. ]{0,30}(?:secret|sk)[a-z0-9_\-. ]{0,20}[\"']?\s*[:=]?\s*[\"']?"
+            r"([A-Za-z0-9/+]{40})\b",
+            contains_folded("aws"),
+            validator=lambda v: v if shannon_entropy(v) > 3.5 else None,
+            group=1,
+            priority=90,
+        ),
+        Detector(
+            GITHUB_TOKEN,
+            SECRET,
+            r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b",
+            contains("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+            priority=90,
+        ),
+        Detector(
+            SLACK_TOKEN,
+            SECRET,
+            r"\bxox[abposre]-[A-Za-z0-9\-]{10,}|https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_]+",
+            contains("xox", "hooks.slack.com"),
+            priority=90,
+        ),
+        Detector(
+            STRIPE_KEY,
+            SECRET,
+            r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b|\bwhsec_[A-Za-z0-9]{24,}\b",
+            contains("k_live_", "k_test_", "whsec_"),
+            priority=90,
+        ),
         Detector(GOOGLE_API_KEY, SECRET, r"\bAIza[0-9A-Za-z_\-]{35}\b", contains("AIza"), priority=90),
-        Detector(JWT, SECRET, r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",
-                 contains("eyJ"), priority=85),
-        Detector(URL_PASSWORD, SECRET, r"[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/@\"']+:([^\s/@\"']+)@",
-                 contains("://"), group=1, priority=85),
-        Detector(SECRET_VALUE, SECRET, _PASSWORD, contains_folded("pass", "pwd"), validator=_password_value,
-                 group=1, priority=80),
-        Detector(SECRET_VALUE, SECRET, _GENERIC,
-                 contains_folded("key", "secret", "token", "bearer"), validator=_secret_value, group=1, priority=75),
+        Detector(
+            JWT,
+            SECRET,
+            r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",
+            contains("eyJ"),
+            priority=85,
+        ),
+        Detector(
+            URL_PASSWORD,
+            SECRET,
+            r"[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s:/@\"']+:([^\s/@\"']+)@",
+            contains("://"),
+            group=1,
+            priority=85,
+        ),
+        Detector(
+            SECRET_VALUE,
+            SECRET,
+            _PASSWORD,
+            contains_folded("pass", "pwd"),
+            validator=_password_value,
+            group=1,
+            priority=80,
+        ),
+        Detector(
+            SECRET_VALUE,
+            SECRET,
+            _GENERIC,
+            contains_folded("key", "secret", "token", "bearer"),
+            validator=_secret_value,
+            group=1,
+            priority=75,
+        ),
         Detector(IBAN, PII, _IBAN, seven_digits, validator=validate_iban, priority=70),
         Detector(CREDIT_CARD, PII, _CARD, seven_digits, validator=validate_card, priority=65),
         Detector(US_SSN, PII, _SSN, seven_digits, validator=validate_ssn, priority=60),

@@ -1,0 +1,406 @@
+"""A durable local spool between the span pipeline and a remote store.
+
+The OpenTelemetry SDK's batch processor keeps spans in memory, drops them when
+its queue is full and forgets a batch whose export failed. An audit trail
+cannot: :class:`SpoolingSpanProcessor` takes each finished span off the
+application thread in microseconds, a writer thread commits them in groups to
+a SQLite spool file (WAL, ``synchronous=FULL``), and a sender thread delivers
+the spool in order, deleting what the remote store acknowledged. A span is
+*accepted* once its group is committed: from then on it survives an outage of
+the remote store, a ``kill -9`` and a restart (unsent records are replayed
+when the next process opens the spool). Delivery is at-least-once and the
+remote writes are idempotent (deterministic ids), so a replay never
+duplicates.
+
+The spool is bounded by a disk quota: above 80 % it warns, and when full it
+refuses new spans and counts them. Nothing is dropped without being counted:
+see :attr:`SpoolingSpanProcessor.stats`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+logger = logging.getLogger("genai_audit.spool")
+
+DEFAULT_QUOTA_BYTES = 1 << 30  # 1 GiB
+DEFAULT_MAX_QUEUE = 100_000
+WARN_FRACTION = 0.8
+
+
+class Document(Protocol):
+    index: str
+    id: str
+    source: Any
+
+
+@dataclass(frozen=True)
+class SpooledDocument:
+    """A document read back from the spool; ``seq`` is its position."""
+
+    seq: int
+    index: str
+    id: str
+    source: Any
+
+
+class Report(Protocol):
+    undelivered: Sequence[Document]
+
+
+Deliver = Callable[[list[SpooledDocument]], Report]
+ToDocuments = Callable[[Sequence[ReadableSpan]], Iterable[Document]]
+
+
+class SpoolError(Exception):
+    """The spool file cannot be opened or written."""
+
+
+class SpoolFull(SpoolError):
+    """The spool reached its disk quota."""
+
+
+class Spool:
+    """An append-only, ordered queue of documents in one SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str], quota_bytes: int = DEFAULT_QUOTA_BYTES) -> None:
+        self.path = Path(path)
+        self.quota_bytes = quota_bytes
+        self._lock = threading.Lock()
+        self._conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fresh = not self.path.exists()
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            if fresh:
+                os.chmod(self.path, 0o600)
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT, idx TEXT NOT NULL,"
+                " doc_id TEXT NOT NULL, body TEXT NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise SpoolError(f"cannot open the spool {self.path}: {exc}") from None
+        return conn
+
+    def reopen(self) -> None:
+        """A new connection (after ``fork``: a connection must not cross processes)."""
+        self._lock = threading.Lock()
+        self._conn = self._open()
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            pages = self._conn.execute("PRAGMA page_count").fetchone()[0]
+            free = self._conn.execute("PRAGMA freelist_count").fetchone()[0]
+            page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+        wal = Path(f"{self.path}-wal")
+        wal_size = wal.stat().st_size if wal.exists() else 0
+        return int((pages - free) * page_size + wal_size)
+
+    def append(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Commit ``(index, id, json body)`` rows durably, or raise :class:`SpoolFull` / :class:`SpoolError`."""
+        if not rows:
+            return
+        incoming = sum(len(body) + len(doc_id) + len(index) for index, doc_id, body in rows)
+        if self.size_bytes() + incoming > self.quota_bytes:
+            raise SpoolFull(f"spool {self.path} is at its quota of {self.quota_bytes} bytes")
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany("INSERT INTO spool (idx, doc_id, body) VALUES (?, ?, ?)", rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot write the spool {self.path}: {exc}") from None
+
+    def head(self, limit: int) -> list[SpooledDocument]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, idx, doc_id, body FROM spool ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
+        return [SpooledDocument(seq, index, doc_id, json.loads(body)) for seq, index, doc_id, body in rows]
+
+    def remove(self, seqs: Iterable[int]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in seqs])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def compact(self) -> None:
+        with self._lock:
+            self._conn.execute("PRAGMA incremental_vacuum")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def pending(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+@dataclass
+class SpoolStats:
+    """Counters of one :class:`SpoolingSpanProcessor` (spans, except ``delivered``: documents)."""
+
+    accepted: int = 0
+    refused: int = 0
+    dropped: int = 0
+    delivered: int = 0
+    failed_sends: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _reinit_children() -> None:
+    for processor in list(_instances):
+        processor._after_fork()
+
+
+_instances: weakref.WeakSet[SpoolingSpanProcessor] = weakref.WeakSet()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_children)
+
+
+class SpoolingSpanProcessor(SpanProcessor):
+    """Spools finished spans durably and delivers them in order; see the module docstring.
+
+    ``to_documents`` turns spans into documents (``index``, ``id``, ``source``);
+    ``deliver`` sends a list of spooled documents and reports those it could
+    not deliver (they stay spooled and are retried with backoff).
+    """
+
+    def __init__(
+        self,
+        spool: Spool,
+        to_documents: ToDocuments,
+        deliver: Deliver,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        batch_size: int = 500,
+        commit_interval: float = 0.05,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        self.spool = spool
+        self.to_documents = to_documents
+        self.deliver = deliver
+        self.max_queue = max_queue
+        self.batch_size = batch_size
+        self.commit_interval = commit_interval
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.stats = SpoolStats()
+        self._queue: deque[ReadableSpan] = deque()
+        self._cond = threading.Condition()
+        self._send_wake = threading.Event()
+        self._in_flight = 0
+        self._stopping = False
+        self._warned_full = False
+        self._threads: list[threading.Thread] = []
+        self._pid = os.getpid()
+        _instances.add(self)
+        self._start()
+
+    # -- threads -------------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._write_loop, name="genai-audit-spool-writer", daemon=True),
+            threading.Thread(target=self._send_loop, name="genai-audit-spool-sender", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _after_fork(self) -> None:
+        # The parent keeps what it queued; the child starts empty with its own connection and threads.
+        self._queue = deque()
+        self._cond = threading.Condition()
+        self._send_wake = threading.Event()
+        self._in_flight = 0
+        self.stats = SpoolStats()
+        self._pid = os.getpid()
+        try:
+            self.spool.reopen()
+        except SpoolError:
+            logger.error("genai-audit: the spool could not be reopened after fork", exc_info=True)
+            return
+        if not self._stopping:
+            self._start()
+
+    # -- span processor ---------------------------------------------------------------------
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with self._cond:
+            if self._stopping:
+                self.stats.dropped += 1
+                return
+            if len(self._queue) >= self.max_queue:
+                self.stats.dropped += 1
+                if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+                    logger.error("genai-audit: spool queue full; %d spans dropped so far", self.stats.dropped)
+                return
+            self._queue.append(span)
+            if len(self._queue) >= self.batch_size:
+                self._cond.notify_all()
+
+    def _take(self) -> list[ReadableSpan]:
+        with self._cond:
+            if not self._queue and not self._stopping:
+                self._cond.wait(self.commit_interval)
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), self.batch_size * 4))]
+            self._in_flight = len(batch)
+            return batch
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._take()
+            if batch:
+                self._write(batch)
+            with self._cond:
+                self._in_flight = 0
+                self._cond.notify_all()
+                if self._stopping and not self._queue:
+                    return
+
+    def _write(self, batch: list[ReadableSpan]) -> None:
+        try:
+            rows = [
+                (doc.index, doc.id, json.dumps(doc.source, ensure_ascii=False, separators=(",", ":"), default=str))
+                for doc in self.to_documents(batch)
+            ]
+            self.spool.append(rows)
+        except SpoolFull as exc:
+            self.stats.refused += len(batch)
+            logger.error("genai-audit: %s; %d spans refused so far", exc, self.stats.refused)
+            return
+        except Exception as exc:
+            self.stats.refused += len(batch)
+            self.stats.errors.append(str(exc))
+            logger.error("genai-audit: %d spans could not be spooled", len(batch), exc_info=True)
+            return
+        self.stats.accepted += len(batch)
+        self._check_quota()
+        self._send_wake.set()
+
+    def _check_quota(self) -> None:
+        used = self.spool.size_bytes()
+        near = used >= self.spool.quota_bytes * WARN_FRACTION
+        if near and not self._warned_full:
+            logger.warning(
+                "genai-audit: spool %s is %d%% full (%d of %d bytes); the remote store is not keeping up",
+                self.spool.path, used * 100 // self.spool.quota_bytes, used, self.spool.quota_bytes,
+            )
+        self._warned_full = near
+
+    def _send_loop(self) -> None:
+        failures = 0
+        while True:
+            try:
+                batch = self.spool.head(self.batch_size)
+            except Exception:
+                logger.error("genai-audit: cannot read the spool", exc_info=True)
+                batch = []
+            if not batch:
+                if self._stopping:
+                    return
+                self._send_wake.wait(0.5)
+                self._send_wake.clear()
+                continue
+            undelivered: set[tuple[str, str]] = {(d.index, d.id) for d in batch}
+            try:
+                report = self.deliver(batch)
+                undelivered = {(d.index, d.id) for d in report.undelivered}
+            except Exception:
+                logger.warning("genai-audit: delivery from the spool failed", exc_info=True)
+            done = [d.seq for d in batch if (d.index, d.id) not in undelivered]
+            if done:
+                try:
+                    self.spool.remove(done)
+                    self.stats.delivered += len(done)
+                except Exception:
+                    logger.error("genai-audit: cannot remove delivered records from the spool", exc_info=True)
+            if undelivered:
+                failures += 1
+                self.stats.failed_sends += 1
+                if self._stopping:
+                    return
+                delay = min(self.retry_max, self.retry_initial * 2 ** min(failures - 1, 16))
+                self._send_wake.wait(delay)
+                self._send_wake.clear()
+            else:
+                if failures:
+                    logger.info("genai-audit: delivery from the spool resumed")
+                failures = 0
+                if self.spool.pending() == 0:
+                    self.spool.compact()
+
+    # -- flushing ----------------------------------------------------------------------------
+    def _wait_spooled(self, deadline: float) -> bool:
+        with self._cond:
+            self._cond.notify_all()
+            while self._queue or self._in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.05))
+        return True
+
+    def flush_to_spool(self, timeout_millis: int = 30000) -> bool:
+        """Wait until every span handed over so far is committed to the spool (or refused and counted)."""
+        return self._wait_spooled(time.monotonic() + timeout_millis / 1000)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Spool everything, then wait for delivery; True when the spool is empty."""
+        deadline = time.monotonic() + timeout_millis / 1000
+        if not self._wait_spooled(deadline):
+            return False
+        self._send_wake.set()
+        while self.spool.pending():
+            if time.monotonic() >= deadline:
+                return False
+            self._send_wake.set()
+            time.sleep(0.02)
+        return True
+
+    def shutdown(self, timeout_millis: int = 10000) -> None:
+        """Spool what is queued, try to deliver within the timeout; the rest stays spooled for the next start."""
+        if os.getpid() != self._pid:
+            return
+        self.force_flush(timeout_millis)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._send_wake.set()
+        for thread in self._threads:
+            thread.join(timeout=max(1.0, timeout_millis / 1000))
+        left = self.spool.pending()
+        if left:
+            logger.warning("genai-audit: %d records remain in the spool %s; they are sent on the next start",
+                           left, self.spool.path)

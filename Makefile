@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast lint typecheck bench clean-venv
+.PHONY: setup demo test test-fast lint typecheck bench clean-venv es-up es-down
 
 $(STAMP): pyproject.toml setup.py
 	@mkdir -p $(CACHE_DIR)
@@ -43,6 +43,14 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python bench/overhead.py
+
+# A local single-node Elasticsearch 8.19 (Java 17+ and Maven; built once into the cache
+# directory). es-up prints the node's URL as its last line; es-down stops it.
+es-up: setup
+	@$(BIN)/python -m genai_audit.testing.es_node up
+
+es-down: setup
+	@$(BIN)/python -m genai_audit.testing.es_node down
 
 clean-venv:
 	rm -rf $(VENV)

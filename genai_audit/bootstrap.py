@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from genai_audit import semconv as sc
-from genai_audit.config import ConfigError, Settings, store_path
+from genai_audit.config import ConfigError, Settings, is_remote, store_path
 from genai_audit.processors.chain import ProcessingChain, set_default_chain
 
 logger = logging.getLogger("genai_audit")
@@ -72,7 +72,7 @@ class GenAISpanFilter(SpanProcessor):
 
 
 def store_exporter(settings: Settings) -> SpanExporter:
-    """The exporter ``GENAI_AUDIT_STORE`` names (default: the embedded SQLite store)."""
+    """The embedded SQLite store's exporter (``GENAI_AUDIT_STORE`` names the file)."""
     from genai_audit.store.sqlite import SqliteSpanExporter, StoreError
 
     path = store_path(settings.store, env={})
@@ -80,6 +80,31 @@ def store_exporter(settings: Settings) -> SpanExporter:
         return SqliteSpanExporter(path)
     except StoreError as exc:
         raise ConfigError(f"{sc.ENV_STORE}: {exc}") from None
+
+
+def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProcessor:
+    """Elasticsearch behind the durable spool: accepted spans survive outages, crashes and restarts."""
+    import hashlib
+    import os
+
+    from genai_audit.config import parse_int, spool_dir
+    from genai_audit.store.elasticsearch import AuditDocument, ElasticsearchSpanExporter, span_documents
+    from genai_audit.store.spool import Spool, SpooledDocument, SpoolError, SpoolingSpanProcessor
+
+    env = os.environ if env is None else env
+    exporter = ElasticsearchSpanExporter(url, env=env)
+    quota_mb = parse_int(sc.ENV_SPOOL_QUOTA_MB, env.get(sc.ENV_SPOOL_QUOTA_MB), 1024, 1)
+    name = hashlib.sha256(f"{url}\x00{exporter.namespace}".encode()).hexdigest()[:16]
+    try:
+        spool = Spool(spool_dir(env) / f"{name}.db", quota_bytes=quota_mb * 1024 * 1024)
+    except SpoolError as exc:
+        raise ConfigError(str(exc)) from None
+    namespace = exporter.namespace
+
+    def deliver(docs: list[SpooledDocument]) -> Any:
+        return exporter.export_documents(AuditDocument(d.index, d.id, d.source) for d in docs)
+
+    return SpoolingSpanProcessor(spool, lambda spans: span_documents(spans, namespace), deliver)
 
 
 @dataclass
@@ -91,6 +116,7 @@ class Pipeline:
     processors: list[SpanProcessor] = field(default_factory=list)
     instrumentors: list[Any] = field(default_factory=list)
     owns_provider: bool = False
+    chain: ProcessingChain | None = None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return all(p.force_flush(timeout_millis) for p in self.processors)
@@ -106,6 +132,8 @@ class Pipeline:
         else:
             for processor in self.processors:
                 processor.shutdown()
+        if self.chain is not None:
+            self.chain.close()
 
 
 def _instrument_when_imported(name: str, pipeline: Pipeline) -> None:
@@ -154,22 +182,23 @@ def configure(
             chain = build_chain(policy)
         redaction_chain = build_redaction_chain(policy)
         set_default_chain(chain)
-        targets = list(exporters) or [store_exporter(settings)]
+        if exporters:
+            targets: list[SpanProcessor] = [
+                BatchSpanProcessor(e, schedule_delay_millis=settings.export_delay_ms) for e in exporters
+            ]
+        elif is_remote(store_path(settings.store, env={}, allow_remote=True)):
+            targets = [remote_processor(store_path(settings.store, env={}, allow_remote=True))]
+        else:
+            targets = [BatchSpanProcessor(store_exporter(settings), schedule_delay_millis=settings.export_delay_ms)]
         current = trace.get_tracer_provider()
         owns = not isinstance(current, TracerProvider)
         provider = TracerProvider(resource=Resource.create(_resource(settings))) if owns else cast(
             TracerProvider, current
         )
-        pipeline = Pipeline(settings, provider, owns_provider=owns)
-        for exporter in targets:
+        pipeline = Pipeline(settings, provider, owns_provider=owns, chain=chain)
+        for target in targets:
             # Spans of other instrumentations pass the audit chain too; ours already have.
-            processor = GenAISpanFilter(
-                AuditSpanProcessor(
-                    BatchSpanProcessor(exporter, schedule_delay_millis=settings.export_delay_ms),
-                    chain=chain,
-                    redaction_chain=redaction_chain,
-                )
-            )
+            processor = GenAISpanFilter(AuditSpanProcessor(target, chain=chain, redaction_chain=redaction_chain))
             provider.add_span_processor(processor)
             pipeline.processors.append(processor)
         if owns:

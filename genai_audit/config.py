@@ -69,19 +69,31 @@ def default_store_path() -> Path:
     return user_data_path("genai-audit", appauthor=False) / "audit.db"
 
 
-def store_path(given: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """The store file: ``given``, else ``GENAI_AUDIT_STORE``, else the default path.
+def is_remote(target: str) -> bool:
+    """True when a store names an Elasticsearch URL rather than a file."""
+    return target.strip().lower().startswith(("http://", "https://"))
 
-    Raises :class:`ConfigError` for a URL: this version keeps a local SQLite store only.
+
+def store_path(given: str | None = None, env: Mapping[str, str] | None = None, *, allow_remote: bool = False) -> str:
+    """The store: ``given``, else ``GENAI_AUDIT_STORE``, else the default SQLite file.
+
+    An Elasticsearch URL is returned as is when ``allow_remote``; otherwise it
+    raises :class:`ConfigError` (the caller reads a local file).
     """
     env = os.environ if env is None else env
     target = (given or env.get(sc.ENV_STORE, "")).strip()
-    if target.startswith(("http://", "https://")):
+    if is_remote(target) and not allow_remote:
         raise ConfigError(
-            f"{sc.ENV_STORE}={target!r}: this version reads and writes a local SQLite store only; "
-            "give a file path or leave it unset"
+            f"store {target!r} is an Elasticsearch URL; this command reads the embedded SQLite store: "
+            "give --store PATH (query Elasticsearch with Kibana or its search API)"
         )
     return target or str(default_store_path())
+
+
+def spool_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    named = env.get(sc.ENV_SPOOL_DIR, "").strip()
+    return Path(named).expanduser() if named else default_store_path().parent / "spool"
 
 
 @dataclass(frozen=True)

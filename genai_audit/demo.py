@@ -16,7 +16,7 @@ import sys
 from typing import TextIO
 
 from genai_audit import semconv as sc
-from genai_audit.config import store_path
+from genai_audit.config import is_remote, store_path
 
 SCRIPT_NOTE = "scripted answers, in request order"
 
@@ -47,7 +47,7 @@ def run_demo(store: str | None, out: TextIO) -> int:
     from genai_audit.store.sqlite import connect, list_sessions
     from genai_audit.testing.fake_provider import FakeProvider
 
-    path = store_path(store)
+    path = store_path(store, allow_remote=True)
     run_id = secrets.token_hex(2)
     with FakeProvider() as fake:
         fake.script(*_script())  # type: ignore[arg-type]
@@ -71,6 +71,8 @@ def run_demo(store: str | None, out: TextIO) -> int:
             sys.stderr.write(result.stderr)
             sys.stderr.write(f"genai-audit: demo application failed (exit {result.returncode})\n")
             return 1
+    if is_remote(path):
+        return _remote_summary(path, run_id, out)
     conn = connect(path, create=False)
     ours = [s for s in list_sessions(conn) if str(s["session_id"]).endswith(run_id)]
     calls = sum(int(s["calls"]) for s in ours)
@@ -83,3 +85,28 @@ def run_demo(store: str | None, out: TextIO) -> int:
     out.write(f"  genai-audit export --session {ours[0]['session_id'] if ours else 'ID'}{flag}\n")
     return 0 if calls else 1
 
+
+
+def _remote_summary(url: str, run_id: str, out: TextIO) -> int:
+    """Count what reached Elasticsearch and show how to look at it."""
+    from genai_audit.store.elasticsearch import ElasticsearchSettings, data_stream
+
+    settings = ElasticsearchSettings.resolve(url)
+    client = settings.client(30.0)
+    index = data_stream("traces", settings.namespace)
+    client.indices.refresh(index=index)
+    result = client.search(
+        index=index,
+        size=0,
+        query={"wildcard": {"session.id": f"*-{run_id}"}},
+        aggs={"sessions": {"terms": {"field": "session.id", "size": 100}}},
+    )
+    buckets = result["aggregations"]["sessions"]["buckets"]
+    calls = sum(int(b["doc_count"]) for b in buckets)
+    out.write(f"\nrecorded {calls} LLM calls in {len(buckets)} sessions to {index} at {settings.describe()}\n")
+    out.write("next:\n")
+    for bucket in buckets:
+        out.write(
+            f"  curl -s '{settings.describe()}/{index}/_search?q=session.id:{bucket['key']}'\n"
+        )
+    return 0 if calls else 1

@@ -234,6 +234,8 @@ class AlertStep:
     severity per kind; ``clock`` gives the alert timestamp.
     """
 
+    reads_content_only = True
+
     def __init__(
         self,
         dispatcher: AlertDispatcher | None = None,

@@ -9,7 +9,8 @@ flags, cost), or raise alerts.
 The chain fails closed: when a step raises, every piece of content is
 replaced by a placeholder, the failure is named on the record and counted,
 and the remaining steps still run on what is left. Raw content never leaves
-because a step broke.
+because a step broke. (Steps marked ``reads_content_only`` — they score or
+price but never change content — only record their failure.)
 """
 
 from __future__ import annotations
@@ -45,7 +46,13 @@ class AuditRecord:
 
 @runtime_checkable
 class Step(Protocol):
-    """One processing step. Mutates the record; may raise (the chain fails closed)."""
+    """One processing step. Mutates the record; may raise (the chain fails closed).
+
+    A step that never changes ``record.content`` (scoring, pricing, alerting)
+    may say so with a true ``reads_content_only`` attribute: its failure is
+    then recorded and counted, but the content the earlier steps produced is
+    kept instead of withheld.
+    """
 
     def __call__(self, record: AuditRecord) -> None: ...
 
@@ -90,6 +97,8 @@ class ProcessingChain:
                 with self._lock:
                     self._failures += 1
                 record.failures.append(name)
+                if getattr(step, "reads_content_only", False):
+                    continue  # the content is as the earlier steps left it (redacted)
                 record.content = dict.fromkeys(record.content, WITHHELD)
         return record
 

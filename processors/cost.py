@@ -353,6 +353,8 @@ class CostStep:
     cost). Calls without token counts (failures, cut-off streams) are left alone.
     """
 
+    reads_content_only = True
+
     def __init__(self, table: PricingTable | None = None) -> None:
         self.table = table if table is not None else PricingTable.shipped()
 

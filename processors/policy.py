@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,18 @@ LEVELS = (PUBLIC, INTERNAL, CONFIDENTIAL, RESTRICTED)
 _RANK = {level: rank for rank, level in enumerate(LEVELS)}
 
 SECRET_TYPES = (
-    d.OPENAI_API_KEY, d.ANTHROPIC_API_KEY, d.AWS_ACCESS_KEY_ID, d.AWS_SECRET_KEY, d.GITHUB_TOKEN, d.SLACK_TOKEN,
-    d.STRIPE_KEY, d.GOOGLE_API_KEY, d.JWT, d.PRIVATE_KEY, d.URL_PASSWORD, d.SECRET_VALUE,
+    d.OPENAI_API_KEY,
+    d.ANTHROPIC_API_KEY,
+    d.AWS_ACCESS_KEY_ID,
+    d.AWS_SECRET_KEY,
+    d.GITHUB_TOKEN,
+    d.SLACK_TOKEN,
+    d.STRIPE_KEY,
+    d.GOOGLE_API_KEY,
+    d.JWT,
+    d.PRIVATE_KEY,
+    d.URL_PASSWORD,
+    d.SECRET_VALUE,
 )
 DEFAULT_RULES: dict[str, str] = {
     **dict.fromkeys(SECRET_TYPES, RESTRICTED),
@@ -150,9 +161,16 @@ def _build_custom(spec: CustomDetector, region: str, source: str) -> d.Detector:
     where = f"{source}: detector {spec.name!r}"
     prefilter = d.contains(*spec.prefilter) if spec.prefilter else d.always
     try:
-        return d.Detector(spec.name, spec.kind, spec.pattern, prefilter, _validator(spec.validator, region, where),
-                          group=spec.group, priority=45)
-    except Exception as exc:  # RE2 rejects backreferences and look-around: patterns must match in linear time
+        return d.Detector(
+            spec.name,
+            spec.kind,
+            spec.pattern,
+            prefilter,
+            _validator(spec.validator, region, where),
+            group=spec.group,
+            priority=45,
+        )
+    except Exception as exc:  # noqa: BLE001 - RE2 rejects back-references and look-around (linear time only)
         raise ConfigError(f"{where}: pattern {spec.pattern!r} is not supported: {exc}") from None
 
 
@@ -164,11 +182,12 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{ENV_POLICY_FILE}={path}: cannot read ({exc.strerror})") from None
     try:
         if path.suffix.lower() == ".toml":
-            try:
+            if sys.version_info >= (3, 11):
                 import tomllib
-            except ImportError:  # Python 3.10
-                raise ConfigError(f"{path}: TOML policy files need Python 3.11 or later; use JSON") from None
-            data: Any = tomllib.loads(raw.decode("utf-8"))
+
+                data: Any = tomllib.loads(raw.decode("utf-8"))
+            else:
+                raise ConfigError(f"{path}: TOML policy files need Python 3.11 or later; use JSON")
         else:
             data = json.loads(raw)
     except ConfigError:
@@ -197,7 +216,9 @@ def _apply_file(policy: AuditPolicy, data: Mapping[str, Any], where: str) -> Non
     known = {"redaction", "detectors", "classification", "retention"}
     unknown = set(data) - known
     if unknown:
-        raise ConfigError(f"{where}: unknown section(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"{where}: unknown section(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
+        )
     red = _table(data, "redaction", where)
     if "enabled" in red:
         policy.redaction = bool(red["enabled"])
@@ -218,7 +239,11 @@ def _apply_file(policy: AuditPolicy, data: Mapping[str, Any], where: str) -> Non
     if not isinstance(detectors, list):
         raise ConfigError(f"{where}: detectors must be a list")
     for index, item in enumerate(detectors):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("pattern"), str):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not isinstance(item.get("pattern"), str)
+        ):
             raise ConfigError(f"{where}: detectors[{index}] needs a string name and pattern")
         kind = item.get("kind", d.PII)
         if kind not in (d.PII, d.SECRET):
@@ -226,10 +251,16 @@ def _apply_file(policy: AuditPolicy, data: Mapping[str, Any], where: str) -> Non
         prefilter = item.get("prefilter", [])
         if isinstance(prefilter, str):
             prefilter = [prefilter]
-        policy.custom.append(CustomDetector(
-            name=item["name"], pattern=item["pattern"], kind=kind, validator=item.get("validator"),
-            prefilter=tuple(str(p) for p in prefilter), group=int(item.get("group", 0)),
-        ))
+        policy.custom.append(
+            CustomDetector(
+                name=item["name"],
+                pattern=item["pattern"],
+                kind=kind,
+                validator=item.get("validator"),
+                prefilter=tuple(str(p) for p in prefilter),
+                group=int(item.get("group", 0)),
+            )
+        )
         if "mode" in item:
             policy.modes[item["name"]] = str(item["mode"])
         if "classification" in item:
@@ -288,6 +319,8 @@ class ClassificationStep:
     unknown declared value counts as restricted.
     """
 
+    reads_content_only = True
+
     def __init__(self, policy: AuditPolicy) -> None:
         self.policy = policy
 
@@ -307,12 +340,14 @@ class ClassificationStep:
 
 
 class SecurityScoreStep:
-    """Summarises injection, secrets and personal-data exposure in one 0–1 score.
+    """Summarises injection, secrets and personal-data exposure in one score from 0 to 1.
 
     Independent signals combine as 1 - Π(1 - s): the injection score, 0.9 for
     a secret, 0.6 for restricted personal data, 0.3 for other personal data,
     and 0.2 more when personal data was sent without consent.
     """
+
+    reads_content_only = True
 
     def __call__(self, record: AuditRecord) -> None:
         attrs = record.attributes

@@ -38,14 +38,32 @@ logger = logging.getLogger("genai_audit.processors")
 
 _OUR_SCOPE = "genai_audit."
 #: Attribute values that name things rather than carry content; never rewritten.
-STRUCTURAL_KEYS = frozenset({
-    sc.OPERATION_NAME, sc.PROVIDER_NAME, "gen_ai.system", sc.REQUEST_MODEL, sc.RESPONSE_MODEL, sc.RESPONSE_ID,
-    "server.address", "enduser.id", "session.id", "deployment.environment.name", "gen_ai.conversation.id",
-    "exception.type", "error.type", "http.request.method", "llm.model_name", "llm.provider", "llm.system",
-    "openinference.span.kind", "gen_ai.openai.api_base",
-})
-_JSON_KEYS = frozenset({"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
-                        "gen_ai.tool.definitions"})
+STRUCTURAL_KEYS = frozenset(
+    {
+        sc.OPERATION_NAME,
+        sc.PROVIDER_NAME,
+        "gen_ai.system",
+        sc.REQUEST_MODEL,
+        sc.RESPONSE_MODEL,
+        sc.RESPONSE_ID,
+        "server.address",
+        "enduser.id",
+        "session.id",
+        "deployment.environment.name",
+        "gen_ai.conversation.id",
+        "exception.type",
+        "error.type",
+        "http.request.method",
+        "llm.model_name",
+        "llm.provider",
+        "llm.system",
+        "openinference.span.kind",
+        "gen_ai.openai.api_base",
+    }
+)
+_JSON_KEYS = frozenset(
+    {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions"}
+)
 _LLM_PREFIXES = ("gen_ai.", "llm.", "traceloop.")
 _NAME_KEY = "\x00span.name"
 _STATUS_KEY = "\x00status.description"

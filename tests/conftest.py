@@ -20,6 +20,8 @@ from genai_audit.instrumentation.anthropic import AnthropicInstrumentor
 from genai_audit.instrumentation.openai import OpenAIInstrumentor
 from genai_audit.testing.fake_provider import FakeProvider
 
+pytest_plugins = ["tests.es_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def provider() -> Iterator[FakeProvider]:

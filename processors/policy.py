@@ -90,7 +90,7 @@ class AuditPolicy:
     default_mode: str = "pseudonym"
     modes: dict[str, str] = field(default_factory=dict)
     token_chars: int = 12
-    phone_region: str = "US"
+    phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT"
     disabled: frozenset[str] = frozenset()
     custom: list[CustomDetector] = field(default_factory=list)
     rules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RULES))
@@ -230,7 +230,7 @@ def _apply_file(policy: AuditPolicy, data: Mapping[str, Any], where: str) -> Non
             raise ConfigError(f"{where}: redaction.token_chars must be an integer from 8 to 64")
         policy.token_chars = chars
     if "phone_region" in red:
-        policy.phone_region = str(red["phone_region"]).upper()
+        policy.phone_region = str(red["phone_region"]).upper().replace(" ", "")
     if "disabled" in red:
         policy.disabled = frozenset(str(x) for x in red["disabled"])
     modes = _table(red, "modes", f"{where}: redaction")
@@ -292,7 +292,7 @@ def load_policy(env: Mapping[str, str] | None = None) -> AuditPolicy:
         policy.source = str(path)
         _apply_file(policy, _read_file(path), str(path))
     policy.redaction = parse_bool(ENV_REDACTION, env.get(ENV_REDACTION), policy.redaction)
-    region = env.get(ENV_PHONE_REGION, "").strip().upper()
+    region = env.get(ENV_PHONE_REGION, "").strip().upper().replace(" ", "")
     if region:
         policy.phone_region = region
     policy.retention_floor_days = parse_int(
@@ -300,8 +300,9 @@ def load_policy(env: Mapping[str, str] | None = None) -> AuditPolicy:
     )
     import phonenumbers
 
-    if policy.phone_region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ConfigError(f"phone region {policy.phone_region!r} is not a known region code (e.g. US, GB, DE)")
+    for region in policy.phone_region.split(","):
+        if region.strip() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(f"phone region {region.strip()!r} is not a known region code (e.g. US, GB, DE)")
     from genai_audit.processors.redaction import MODES
 
     for entity, mode in {**policy.modes, "default_mode": policy.default_mode}.items():

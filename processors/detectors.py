@@ -3,7 +3,8 @@
 Every pattern is compiled with RE2 (``google-re2``), whose automata match in
 time linear in the input whatever the pattern, so no input can make matching
 backtrack. One RE2 set automaton over all patterns decides in a single pass
-which detectors can match at all, so text without a candidate costs one scan. Candidates then pass a validator (Luhn, IBAN mod-97, SSN
+which detectors can match at all, so text without a candidate costs one
+scan. Candidates then pass a validator (Luhn, IBAN mod-97, SSN
 area/group/serial rules, ``phonenumbers`` validity, IP address parsing,
 entropy) that also normalises the value, so one card number written with
 spaces or dashes gets one pseudonym.

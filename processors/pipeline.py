@@ -7,12 +7,36 @@ included) can leak what redaction removed.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any
 
+from genai_audit.config import ConfigError, parse_bool
+from genai_audit.processors.alerts import AlertDispatcher, AlertStep, dispatcher_from_env
 from genai_audit.processors.chain import ProcessingChain, Step
+from genai_audit.processors.cost import cost_step_from_env
+from genai_audit.processors.injection import InjectionDetector, InjectionStep
 from genai_audit.processors.policy import AuditPolicy, ClassificationStep, SecurityScoreStep, load_policy
 from genai_audit.processors.redaction import RedactionStep, Redactor, load_key
+
+#: When true, a call whose audit context states no consent counts as made without consent.
+ENV_CONSENT_REQUIRED = "GENAI_AUDIT_CONSENT_REQUIRED"
+#: Probability from which a prompt counts as an injection attempt.
+ENV_INJECTION_THRESHOLD = "GENAI_AUDIT_INJECTION_THRESHOLD"
+#: Default: precision 0.99 / recall 0.89 on held-out labeled prompts (bench/README-injection.md).
+DEFAULT_INJECTION_THRESHOLD = 0.5
+
+
+def injection_threshold(env: Mapping[str, str]) -> float:
+    raw = env.get(ENV_INJECTION_THRESHOLD, "").strip()
+    if not raw:
+        return DEFAULT_INJECTION_THRESHOLD
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_INJECTION_THRESHOLD}={raw!r}: expected a probability between 0 and 1") from None
+    if not 0.0 < value <= 1.0:
+        raise ConfigError(f"{ENV_INJECTION_THRESHOLD}={raw!r}: expected a probability between 0 and 1")
+    return value
 
 
 def build_redactor(policy: AuditPolicy, env: Mapping[str, str] | None = None, key: bytes | None = None) -> Redactor:
@@ -41,19 +65,24 @@ def build_chain(
     *,
     key: bytes | None = None,
     extra: tuple[Step, ...] = (),
-    alerts: Any = None,
+    alerts: AlertDispatcher | bool | None = True,
 ) -> ProcessingChain:
-    """The full chain for LLM calls, from the policy (default: read from the environment)."""
+    """The full chain for LLM calls, from the policy (default: read from the environment).
+
+    ``alerts``: a dispatcher, None for no delivery (alerts are still named on
+    the span), or True for the sinks the environment configures.
+    """
+    env = os.environ if env is None else env
     policy = policy or load_policy(env)
     steps: list[Step] = []
     if policy.redaction:
         steps.append(RedactionStep(build_redactor(policy, env, key)))
     steps.append(ClassificationStep(policy))
-    steps.extend(_optional_steps(env, alerts))
+    steps.append(InjectionStep(InjectionDetector(threshold=injection_threshold(env))))
+    steps.append(SecurityScoreStep())
+    steps.append(cost_step_from_env(env))
+    dispatcher = dispatcher_from_env(env) if alerts is True else alerts or None
+    consent_required = parse_bool(ENV_CONSENT_REQUIRED, env.get(ENV_CONSENT_REQUIRED), False)
+    steps.append(AlertStep(dispatcher, consent_tracking=consent_required))
     steps.extend(extra)
     return ProcessingChain(steps)
-
-
-def _optional_steps(env: Mapping[str, str] | None, alerts: Any) -> list[Step]:
-    steps: list[Step] = [SecurityScoreStep()]
-    return steps

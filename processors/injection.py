@@ -1,0 +1,556 @@
+"""Prompt-injection and jailbreak detection that runs offline, in pure Python.
+
+A logistic-regression model over word unigrams and bigrams and character
+4-grams of a normalised text (NFKC, invisible characters removed, lookalike
+letters and leetspeak folded, lower case) gives a probability; keyword
+heuristics, applied only once the model has flagged a text, name the
+technique. The weights ship with the package (``data/injection_model.json.gz``,
+its header names the training data, licence, feature parameters, threshold
+and measured precision/recall), are loaded on first use and are shared by
+every detector in the process.
+
+Long texts are scored in overlapping windows and the highest window wins, so
+an injection buried in a long document is not diluted; past a character
+budget the windows are spread evenly over the text, so the work stays bounded
+whatever the size of the prompt.
+
+:class:`InjectionStep` applies the detector to an :class:`AuditRecord`: the
+user's messages and the system instructions are scored as direct input,
+tool results and other non-user text as indirect input; the model's output is
+never scored. Scores are probabilities from a classifier trained on a public
+English data set: a flag is a reason to look, not proof of an attack.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import math
+import re
+import threading
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from itertools import pairwise, repeat
+from pathlib import Path
+from typing import Any, Final
+
+from genai_audit import semconv as sc
+from genai_audit.processors.chain import AuditRecord
+
+__all__ = [
+    "DIRECT_SOURCES",
+    "TECHNIQUES",
+    "InjectionDetector",
+    "InjectionModel",
+    "InjectionStep",
+    "Verdict",
+    "features",
+    "load_model",
+    "normalize",
+]
+
+MODEL_FORMAT: Final = "genai-audit/injection-model"
+MODEL_RESOURCE: Final = "data/injection_model.json.gz"
+TECHNIQUES: Final = ("instruction_override", "role_play", "system_prompt_extraction", "obfuscation", "indirect")
+#: Sources whose text is the caller's own input; anything else (tool results,
+#: retrieved documents, earlier assistant turns) is scored as indirect input.
+DIRECT_SOURCES: Final = frozenset({"user", "system"})
+
+# --- normalisation ----------------------------------------------------------------------
+_INVISIBLE: Final = dict.fromkeys(
+    [
+        *(0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0),
+        *range(0x200B, 0x2010),
+        *range(0x202A, 0x202F),
+        *range(0x2060, 0x2070),
+        *range(0xFE00, 0xFE10),
+    ]
+)
+# Cyrillic and Greek letters that look like Latin ones; folded only inside
+# words that also hold Latin letters, so genuine Cyrillic or Greek text stays.
+_LOOKALIKE_FROM: Final = "аеорсухіјѕԁһӏԛԝυοαειкνρτχвмнтгьℓ"
+_LOOKALIKE_TO: Final = "aeopcyxijsdhlqwuoaeiknptxbmhtrbl"
+_LOOKALIKES: Final = str.maketrans(_LOOKALIKE_FROM, _LOOKALIKE_TO)
+_T: Final = "[\\w@$!|+€]"
+_MIXED_SCRIPT: Final = re.compile(f"(?<!{_T})(?={_T}*[a-z])(?={_T}*[{_LOOKALIKE_FROM}]){_T}+")
+_LEET: Final = str.maketrans("0134578@$!|+€", "oieastbasiite")
+_L: Final = "[0-9@$!|+€]"
+# A leet character between letters ("d1sregard", "ru13s"), leading a word
+# ("4ll", "1gnore"), or one trailing a longer word ("ignor3"). Each match is a
+# single character, found without backtracking over whole words.
+_LEET_CHAR: Final = re.compile(
+    f"{_L}(?:(?<=[a-z]{_L})(?={_L}?[a-z])|(?<=[a-z]{_L}{_L})(?=[a-z])"
+    f"|(?<=[0-9@$|€])(?<!{_T}[0-9@$|€])(?=[a-z]{{2}})|(?<=[a-z0-9@$!|+€]{{3}}[a-z][0-9@$€])(?!{_T}))"
+)
+_SPACED: Final = re.compile(r"\b(?:[a-z][ .\-_*]){3,}[a-z]\b")
+_WORD: Final = re.compile(r"[a-z0-9]+")
+
+
+def _fold_lookalikes(match: re.Match[str]) -> str:
+    return match.group(0).translate(_LOOKALIKES)
+
+
+def _fold_leet(match: re.Match[str]) -> str:
+    return match.group(0).translate(_LEET)
+
+
+def _unspace(match: re.Match[str]) -> str:
+    return match.group(0)[::2]
+
+
+def normalize(text: str) -> str:
+    """The text the model sees: NFKC, no invisible characters, lookalikes and leetspeak folded, lower case."""
+    if text.isascii():
+        text = text.lower()
+    else:
+        text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).lower()
+        text = _MIXED_SCRIPT.sub(_fold_lookalikes, text)
+    text = _LEET_CHAR.sub(_fold_leet, text)
+    text = _SPACED.sub(_unspace, text)
+    return " ".join(text.split())
+
+
+# --- the model ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InjectionModel:
+    """Weights by feature text (no hash values, so results never depend on the process)."""
+
+    bias: float
+    words: Mapping[str, float]
+    chars: Mapping[str, float]
+    char_n: int
+    threshold: float
+    document_offset: float
+    header: Mapping[str, Any]
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> InjectionModel:
+        """Build from the decoded model file; quantised weights are multiplied by ``scale``."""
+        if document.get("format") != MODEL_FORMAT:
+            raise ValueError(f"not an injection model: format {document.get('format')!r}")
+        scale = float(document["scale"])
+        header = document["header"]
+        return cls(
+            bias=float(document["bias"]),
+            words={k: q * scale for k, q in document["words"].items()},
+            chars={k: q * scale for k, q in document["chars"].items()},
+            char_n=int(header["features"]["char_ngram"]),
+            threshold=float(header["threshold"]),
+            document_offset=float(header.get("document_offset", 0.0)),
+            header=header,
+        )
+
+    def logit(self, normalized: str) -> float:
+        """Log-odds for one normalised window: each feature group scaled by 1/sqrt(its size)."""
+        words, grams = features(normalized, self.char_n)
+        total = self.bias
+        if words:
+            total += sum(map(self.words.get, words, repeat(0.0))) / math.sqrt(len(words))
+        if grams:
+            total += sum(map(self.chars.get, grams, repeat(0.0))) / math.sqrt(len(grams))
+        return total
+
+
+def features(normalized: str, char_n: int) -> tuple[list[str], list[str]]:
+    """Word unigrams and bigrams, and character n-grams of the space-padded text (repeats kept)."""
+    words = _WORD.findall(normalized)
+    words += [f"{a} {b}" for a, b in pairwise(words)]
+    padded = f" {normalized} "
+    return words, [padded[i : i + char_n] for i in range(len(padded) - char_n + 1)]
+
+
+def load_model(path: str | Path | None = None) -> InjectionModel:
+    """Read a model file (default: the one shipped in the package)."""
+    if path is None:
+        raw = resources.files("genai_audit.processors").joinpath(MODEL_RESOURCE).read_bytes()
+    else:
+        raw = Path(path).read_bytes()
+    return InjectionModel.from_document(json.loads(gzip.decompress(raw)))
+
+
+_default_model: InjectionModel | None = None
+_default_lock = threading.Lock()
+
+
+def _shared_model() -> InjectionModel:
+    global _default_model
+    model = _default_model
+    if model is None:
+        with _default_lock:
+            if _default_model is None:
+                _default_model = load_model()
+            model = _default_model
+    return model
+
+
+def _sigmoid(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+# --- techniques (run only on flagged text) ---------------------------------------------
+_OVERRIDE: Final = re.compile(
+    r"\b(?:ignore|disregard|forget|override|overwrite|bypass|skip|abandon|discard|neglect|set aside|drop)\b"
+    r"[^.\n]{0,40}?\b(?:instructions?|rules|guidelines|directives?|prompts?|polic(?:y|ies)|constraints|restrictions"
+    r"|programming|training|commands?|orders|guardrails|filters?|safety|above|everything)\b"
+    r"|\bnew (?:instructions?|rules|task|directives?|orders)\b|\bdo not follow\b|\bstop following\b"
+    r"|\byour (?:real|true|new|only) (?:task|job|goal|purpose|instructions?)\b|\b(?:i have been|say) pwned\b"
+    r"|\b(?:end|ignore) (?:of )?(?:the )?(?:previous|above|system) (?:instructions|prompt|text)\b"
+    r"|\b(?:system|admin(?:istrator)?|developer|root) (?:override|command|access)\b"
+)
+_ROLE_PLAY: Final = re.compile(
+    r"\bdan\b|\bdo anything now\b|\b(?:developer|dev|god|debug|unrestricted) mode\b|\bjailbr(?:eak|oken)"
+    r"|\b(?:you are|you're|you will be) (?:now|no longer|free|an? (?:unrestricted|unfiltered|uncensored|evil|rogue))\b"
+    r"|\b(?:act|behave|respond|roleplay) as\b|\bpretend (?:to be|you|that)\b|\brole[- ]?play"
+    r"|\bimagine (?:you|yourself|a world|a reality|that)\b|\b(?:in|stay in|break) character\b|\bpersona\b"
+    r"|\bno (?:restrictions|limits|filters|rules|ethics|morals|guidelines|censorship)\b"
+    r"|\b(?:unrestricted|unfiltered|uncensored|amoral)\b|\bhypothetical(?:ly)?\b|\bevil (?:twin|ai|assistant|bot)\b"
+)
+_EXTRACTION: Final = re.compile(
+    r"\b(?:system|initial|original|hidden|secret|internal|developer|pre) ?(?:prompt|instructions?|message|rules"
+    r"|configuration|directives?|guidelines)\b"
+    r"|\b(?:repeat|print|output|reveal|show|display|dump|leak|disclose|share|tell me|give me|list|recite|write out"
+    r"|spell out|echo|expose|what (?:is|are|were))\b[^.\n]{0,40}?\b(?:your|the|all|above|previous|prior|initial)\b"
+    r"[^.\n]{0,30}?\b(?:instructions?|prompt|rules|guidelines|configuration|directives|text|words|message|context"
+    r"|setup|initialization|programming)\b"
+    r"|\b(?:text|words|everything|all) (?:above|before this)\b|\bverbatim\b"
+    r"|\bwhat (?:were|are|have) you (?:been )?(?:told|instructed|programmed)\b"
+)
+_KEYWORDS: Final = re.compile(
+    r"ignor|disregard|forget|instruction|system|prompt|rule|reveal|bypass|disable|safety|jailbreak|restrict"
+    r"|password|secret|override|admin|hack|pwned|filter|polic|guideline"
+)
+_LEET_WORD: Final = re.compile(r"[a-z0-9@$!|+€]*(?:[a-z][0-9@$!|+€]|[0-9@$!|+€][a-z])[a-z0-9@$!|+€]*")
+_STYLED: Final = re.compile("[\U0001d400-\U0001d7ff\uff21-\uff3a\uff41-\uff5a\u24b6-\u24e9]")
+_BASE64: Final = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+_MAX_BLOBS_PER_WINDOW: Final = 4
+_MAX_BLOB: Final = 8192
+
+
+def _obfuscated(raw: str) -> bool:
+    """Whether the raw text hides instructions: invisible characters, lookalikes, styled letters, leet, spacing."""
+    if not raw.isascii():
+        if raw != raw.translate(_INVISIBLE) or _STYLED.search(raw):
+            return True
+        folded = unicodedata.normalize("NFKC", raw).lower()
+        if any(_KEYWORDS.search(m.group(0).translate(_LOOKALIKES)) for m in _MIXED_SCRIPT.finditer(folded)):
+            return True
+    lowered = raw.lower()
+    if any(_KEYWORDS.search(_LEET_CHAR.sub(_fold_leet, m.group(0))) for m in _LEET_WORD.finditer(lowered)):
+        return True
+    return any(_KEYWORDS.search(m.group(0)[::2]) for m in _SPACED.finditer(lowered))
+
+
+def _named_technique(normalized: str) -> str:
+    """The technique whose phrasing comes first; instruction_override when none is named."""
+    best = ("instruction_override", len(normalized) + 1)
+    for name, pattern in (
+        ("instruction_override", _OVERRIDE),
+        ("role_play", _ROLE_PLAY),
+        ("system_prompt_extraction", _EXTRACTION),
+    ):
+        found = pattern.search(normalized)
+        if found is not None and found.start() < best[1]:
+            best = (name, found.start())
+    return best[0]
+
+
+def _decoded_blobs(text: str, start: int, end: int) -> tuple[list[str], int]:
+    """Printable text hidden as base64 in blobs starting within ``text[start:end]`` (a few at most).
+
+    A blob may run past ``end`` (by up to ``_MAX_BLOB`` characters); the second
+    value is where the next search should start, so no blob is decoded twice.
+    """
+    found: list[str] = []
+    scanned = end
+    for match in _BASE64.finditer(text, start, end):
+        if len(found) >= _MAX_BLOBS_PER_WINDOW:
+            break
+        if match.end() >= end:  # may run on past the window
+            match = _BASE64.match(text, match.start(), min(len(text), end + _MAX_BLOB)) or match
+        scanned = max(scanned, match.end())
+        blob = match.group(0).replace("-", "+").replace("_", "/").rstrip("=")
+        blob = blob[: len(blob) - len(blob) % 4]
+        try:
+            data = base64.b64decode(blob, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        decoded = data.decode("utf-8", errors="replace")
+        printable = sum(1 for c in decoded if c.isprintable() or c in "\n\t")
+        if len(decoded) >= 8 and printable >= 0.95 * len(decoded) and " " in decoded:
+            found.append(decoded)
+    return found, scanned
+
+
+# --- the detector -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one text: probability, whether it crosses the threshold, how, and from where."""
+
+    score: float
+    detected: bool
+    technique: str | None = None
+    source: str = "user"
+
+
+def _windows(length: int, size: int, step: int, budget: int) -> Iterator[tuple[int, int]]:
+    """Window bounds covering ``length`` characters; past ``budget``, spread evenly with the ends kept."""
+    if length <= size:
+        yield 0, length
+        return
+    starts = math.ceil((length - size) / step) + 1
+    wanted = max(2, budget // size)
+    if starts <= wanted:
+        positions = [min(i * step, length - size) for i in range(starts)]
+    else:
+        positions = [round(i * (length - size) / (wanted - 1)) for i in range(wanted)]
+    for start in positions:
+        yield start, start + size
+
+
+class InjectionDetector:
+    """Scores texts for prompt injection. Thread-safe; the model loads on first use.
+
+    ``threshold`` defaults to the model file's, chosen on held-out short
+    prompts for precision >= 0.95 with recall maximised. Text from any source
+    but the user (system instructions, tool results, documents) has
+    ``document_offset`` subtracted from its log-odds first: long,
+    instruction-like prose scores higher than chat messages, and the default
+    offset, also from the model file, keeps the false-positive rate on
+    held-out long documents low. One threshold then applies to every source.
+
+    Texts longer than ``window_chars`` are scored in windows overlapping by
+    ``overlap_chars``, the highest window counting; at most about ``max_chars``
+    characters of one text are examined.
+    """
+
+    def __init__(
+        self,
+        threshold: float | None = None,
+        *,
+        document_offset: float | None = None,
+        model: InjectionModel | None = None,
+        model_path: str | Path | None = None,
+        window_chars: int = 256,
+        overlap_chars: int = 64,
+        max_chars: int = 256 * 1024,
+    ) -> None:
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be within [0, 1], not {threshold!r}")
+        if document_offset is not None and not 0.0 <= document_offset < 50.0:
+            raise ValueError(f"document_offset must be within [0, 50), not {document_offset!r}")
+        if window_chars < 64 or not 0 <= overlap_chars <= window_chars // 2:
+            raise ValueError("window_chars must be >= 64 and overlap_chars at most half of it")
+        if max_chars < window_chars:
+            raise ValueError("max_chars must be at least window_chars")
+        self._threshold = threshold
+        self._document_offset = document_offset
+        self._model = model
+        self._model_path = model_path
+        self._lock = threading.Lock()
+        self.window_chars = window_chars
+        self.overlap_chars = overlap_chars
+        self.max_chars = max_chars
+
+    @property
+    def model(self) -> InjectionModel:
+        """The weights, loaded on first use (once per process for the shipped file)."""
+        model = self._model
+        if model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = load_model(self._model_path) if self._model_path else _shared_model()
+                model = self._model
+        return model
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold if self._threshold is not None else self.model.threshold
+
+    @property
+    def document_offset(self) -> float:
+        return self._document_offset if self._document_offset is not None else self.model.document_offset
+
+    def probability(self, text: str, source: str = "user", *, max_chars: int | None = None) -> float:
+        """The score of ``text`` (its highest window) without technique or verdict."""
+        return self.score(text, source, max_chars=max_chars, explain=False).score
+
+    def score(self, text: str, source: str = "user", *, max_chars: int | None = None, explain: bool = True) -> Verdict:
+        """Score ``text`` coming from ``source`` ("user", "system", "tool_result", "document", ...).
+
+        With ``explain`` false no technique is worked out (cheaper when only the score matters).
+        """
+        z, raw, normalized, decoded = self._best(text, max_chars)
+        probability = _sigmoid(z if source == "user" else z - self.document_offset)
+        if probability < self.threshold:
+            return Verdict(probability, False, None, source)
+        if not explain:
+            technique = None
+        elif source not in DIRECT_SOURCES:
+            technique = "indirect"
+        elif decoded or _obfuscated(raw):
+            technique = "obfuscation"
+        else:
+            technique = _named_technique(normalized)
+        return Verdict(probability, True, technique, source)
+
+    def _best(self, text: str, max_chars: int | None) -> tuple[float, str, str, bool]:
+        """The highest-scoring window: (log-odds, raw text, normalised text, whether it was base64)."""
+        model = self.model
+        budget = self.max_chars if max_chars is None else max(self.window_chars, min(max_chars, self.max_chars))
+        best: tuple[float, str, str, bool] = (-math.inf, "", "", False)
+        step = self.window_chars - self.overlap_chars
+        scanned = 0
+        for start, end in _windows(len(text), self.window_chars, step, budget):
+            raw = text[start:end]
+            normalized = normalize(raw)
+            z = model.logit(normalized)
+            if z > best[0]:
+                best = (z, raw, normalized, False)
+            if end > scanned:
+                hidden, scanned = _decoded_blobs(text, max(start, scanned), end)
+                for decoded in hidden:
+                    for d_start, d_end in _windows(len(decoded), self.window_chars, step, self.window_chars * 4):
+                        decoded_norm = normalize(decoded[d_start:d_end])
+                        z = model.logit(decoded_norm)
+                        if z > best[0]:
+                            best = (z, raw, decoded_norm, True)
+        return best
+
+
+# --- the processing step ----------------------------------------------------------------
+_SKIPPED_PARTS: Final = frozenset({"tool_call", "reasoning", "uri", "blob", "refusal"})
+_MAX_DEPTH: Final = 32
+
+
+def _strings(value: Any, out: list[str], depth: int = 0) -> None:
+    """Every string inside a JSON-compatible value (mapping values, list items)."""
+    if isinstance(value, str):
+        if value:
+            out.append(value)
+    elif depth < _MAX_DEPTH:
+        if isinstance(value, Mapping):
+            for item in value.values():
+                _strings(item, out, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                _strings(item, out, depth + 1)
+
+
+def _source_of_role(role: Any) -> str:
+    if role in ("user", "human"):
+        return "user"
+    if role in ("system", "developer"):
+        return "system"
+    if role in ("tool", "function", "ipython"):
+        return "tool_result"
+    return str(role) if isinstance(role, str) and role else "other"
+
+
+def _part_texts(parts: Any, source: str, groups: dict[str, list[str]]) -> None:
+    """Texts of message parts: tool results under ``tool_result``, other readable parts under ``source``."""
+    if isinstance(parts, str):
+        groups.setdefault(source, []).append(parts)
+        return
+    for part in parts if isinstance(parts, (list, tuple)) else ():
+        if isinstance(part, str):
+            groups.setdefault(source, []).append(part)
+        elif isinstance(part, Mapping):
+            kind = part.get("type")
+            if kind == "tool_call_response":
+                _strings(part.get("response"), groups.setdefault("tool_result", []))
+            elif kind not in _SKIPPED_PARTS:
+                _strings(part.get("content"), groups.setdefault(source, []))
+
+
+#: Prompt attributes other instrumentations use: (content key pattern, role key template).
+_FLAT_PROMPTS = (
+    (re.compile(r"^gen_ai\.prompt\.(\d+)\.content$"), "gen_ai.prompt.{n}.role"),
+    (re.compile(r"^llm\.input_messages\.(\d+)\.message\.content$"), "llm.input_messages.{n}.message.role"),
+)
+
+
+def _collect(content: Mapping[str, Any], attributes: Mapping[str, Any] | None = None) -> dict[str, list[str]]:
+    """Input texts grouped by source; output messages are not read.
+
+    Besides the message-parts attributes, reads the flat prompt attributes of
+    other instrumentations (``gen_ai.prompt.N.content`` with its role,
+    OpenInference's ``llm.input_messages.N.message.content`` and ``input.value``).
+    """
+    groups: dict[str, list[str]] = {}
+    _part_texts(content.get(sc.SYSTEM_INSTRUCTIONS), "system", groups)
+    messages = content.get(sc.INPUT_MESSAGES)
+    for message in messages if isinstance(messages, (list, tuple)) else ():
+        if isinstance(message, Mapping):
+            _part_texts(message.get("parts"), _source_of_role(message.get("role")), groups)
+    if groups:
+        return groups
+    attributes = attributes or {}
+    for key, value in content.items():
+        if not isinstance(value, str):
+            continue
+        for pattern, role_key in _FLAT_PROMPTS:
+            match = pattern.match(key)
+            if match is not None:
+                role = attributes.get(role_key.format(n=match.group(1)), content.get(role_key.format(n=match.group(1))))
+                groups.setdefault(_source_of_role(role or "user"), []).append(value)
+                break
+        else:
+            if key == "input.value":
+                groups.setdefault("user", []).append(value)
+    return groups
+
+
+class InjectionStep:
+    """Processing step: scores a record's prompt and sets the ``gen_ai.audit.injection.*`` attributes.
+
+    User messages and system instructions are scored as direct input; tool
+    results and other roles' text as indirect. Each text is scored on its own,
+    within ``max_chars`` characters per record shared out by length; a record
+    with more than ``max_texts`` texts of one source has them scored in joined
+    runs, so the work stays bounded.
+    """
+
+    reads_content_only = True
+
+    def __init__(
+        self, detector: InjectionDetector | None = None, *, max_chars: int = 512 * 1024, max_texts: int = 256
+    ) -> None:
+        if max_texts < 1:
+            raise ValueError("max_texts must be at least 1")
+        self.detector = detector or InjectionDetector()
+        self.max_chars = max_chars
+        self.max_texts = max_texts
+
+    def __call__(self, record: AuditRecord) -> None:
+        collected = _collect(record.content, record.attributes)
+        groups = {source: _runs(texts, self.max_texts) for source, texts in collected.items()}
+        total = max(1, sum(len(text) for texts in groups.values() for text in texts))
+        verdicts = [
+            self.detector.score(text, source, max_chars=self.max_chars * len(text) // total)
+            for source, texts in groups.items()
+            for text in texts
+        ]
+        flagged = [v for v in verdicts if v.detected]
+        attributes = record.attributes
+        attributes[sc.AUDIT_INJECTION_DETECTED] = bool(flagged)
+        attributes[sc.AUDIT_INJECTION_SCORE] = round(max((v.score for v in verdicts), default=0.0), 6)
+        if flagged:
+            top = max(flagged, key=lambda v: v.score)
+            attributes[sc.AUDIT_INJECTION_TECHNIQUE] = top.technique or TECHNIQUES[0]
+            attributes[sc.AUDIT_INJECTION_SOURCE] = top.source
+
+
+def _runs(texts: list[str], limit: int) -> list[str]:
+    """``texts`` without empty ones, joined into at most ``limit`` runs of neighbours."""
+    texts = [t for t in texts if t]
+    if len(texts) <= limit:
+        return texts
+    size = -(-len(texts) // limit)
+    return ["\n\n".join(texts[i : i + size]) for i in range(0, len(texts), size)]

@@ -484,12 +484,21 @@ def _collect(content: Mapping[str, Any], attributes: Mapping[str, Any] | None = 
     OpenInference's ``llm.input_messages.N.message.content`` and ``input.value``).
     """
     groups: dict[str, list[str]] = {}
-    _part_texts(content.get(sc.SYSTEM_INSTRUCTIONS), "system", groups)
+    # The application's own instructions (the system prompt: ``gen_ai.system_instructions``, or a
+    # leading system message) are trusted and not scored: they are instruction-like by nature. Later
+    # system messages often carry retrieved context and are scored as documents.
     messages = content.get(sc.INPUT_MESSAGES)
+    leading = True
     for message in messages if isinstance(messages, (list, tuple)) else ():
         if isinstance(message, Mapping):
-            _part_texts(message.get("parts"), _source_of_role(message.get("role")), groups)
-    if groups:
+            source = _source_of_role(message.get("role"))
+            if source == "system":
+                if leading:
+                    continue
+                source = "document"
+            leading = False
+            _part_texts(message.get("parts"), source, groups)
+    if groups or content.get(sc.SYSTEM_INSTRUCTIONS):
         return groups
     attributes = attributes or {}
     for key, value in content.items():

@@ -12,10 +12,11 @@ spaces or dashes gets one pseudonym.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import ipaddress
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,30 @@ class Finding:
     priority: int
 
 
+#: A refiner looks inside a candidate the pattern matched and returns the valid value in it as
+#: (start offset, end offset, normal form) relative to the candidate, or None.
+Refiner = Callable[[str], "tuple[int, int, str] | None"]
+
+
+class Taken:
+    """Non-overlapping spans already claimed, with logarithmic overlap checks."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def overlaps(self, start: int, end: int) -> bool:
+        index = bisect.bisect_right(self.starts, start)
+        if index and self.ends[index - 1] > start:
+            return True
+        return index < len(self.starts) and self.starts[index] < end
+
+    def add(self, start: int, end: int) -> None:
+        index = bisect.bisect_right(self.starts, start)
+        self.starts.insert(index, start)
+        self.ends.insert(index, end)
+
+
 @dataclass
 class Detector:
     """A pattern, a validator, and context a match must not sit in.
@@ -68,8 +93,10 @@ class Detector:
     ``group`` names the capture group holding the value (0: the whole match;
     -1: the first group that took part), so context words around a secret are
     matched but not redacted. ``reject`` sees the text and the value's span and
-    says whether the surroundings disqualify it. ``prefilter`` (optional) is a
-    cheap test that the pattern can occur at all.
+    says whether the surroundings disqualify it. ``refine`` (instead of
+    ``validator``) finds the valid value inside a longer candidate, e.g. a card
+    number after another number. ``prefilter`` (optional) is a cheap test that
+    the pattern can occur at all.
     """
 
     entity: str
@@ -80,6 +107,7 @@ class Detector:
     group: int = 0
     priority: int = 50
     reject: Callable[[str, int, int], bool] | None = None
+    refine: Refiner | None = None
     compiled: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -93,23 +121,32 @@ class Detector:
                 return int(match.start(number)), int(match.end(number))
         return int(match.start()), int(match.end())
 
-    def find(self, text: str, taken: Sequence[Finding] = ()) -> Iterable[Finding]:
-        """Validated findings; candidates overlapping a stronger finding in ``taken`` are not validated."""
+    def find(self, text: str, taken: Taken | None = None) -> Iterator[Finding]:
+        """Validated findings; candidates overlapping a span in ``taken`` are skipped unvalidated."""
         if self.prefilter is not None and not self.prefilter(text):
             return
-        priority = self.priority
         for match in self.compiled.finditer(text):
             start, end = self._span(match)
             if start < 0 or start == end:
                 continue
             if self.reject is not None and self.reject(text, start, end):
                 continue
-            if taken and any(f.priority > priority and start < f.end and end > f.start for f in taken):
+            if taken is not None and taken.overlaps(start, end):
                 continue
             value = text[start:end]
-            normalized = self.validator(value) if self.validator is not None else value
-            if normalized is not None:
+            if self.refine is not None:
+                refined = self.refine(value)
+                if refined is None:
+                    continue
+                offset, stop, normalized = refined
+                start, end = start + offset, start + stop
+                if taken is not None and taken.overlaps(start, end):
+                    continue
                 yield Finding(start, end, self.entity, self.kind, normalized, self.priority)
+                continue
+            checked = self.validator(value) if self.validator is not None else value
+            if checked is not None:
+                yield Finding(start, end, self.entity, self.kind, checked, self.priority)
 
 
 # -- prefilters --------------------------------------------------------------------------
@@ -203,6 +240,46 @@ def validate_card(value: str) -> str | None:
     if len(groups) > 1 and any(len(g) > 6 or len(g) < 2 for g in groups[:-1]):
         return None
     return digits
+
+
+def refine_card(value: str) -> tuple[int, int, str] | None:
+    """The card number in a run of digit groups: the whole run, else the longest valid run of groups.
+
+    ``qty 2 4539 1488 0343 6467``: the pattern takes the leading ``2`` too; the
+    card is the four groups after it.
+    """
+    whole = validate_card(value)
+    if whole is not None:
+        return 0, len(value), whole
+    groups: list[tuple[int, int]] = []
+    start = None
+    for index, ch in enumerate(value):
+        if ch.isdigit():
+            if start is None:
+                start = index
+        elif start is not None:
+            groups.append((start, index))
+            start = None
+    if start is not None:
+        groups.append((start, len(value)))
+    if len(groups) < 2:
+        return None
+    # printed cards come in groups of 3 to 6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3), at most 6 of them
+    windows = [
+        (i, j)
+        for i in range(len(groups))
+        for j in range(i, min(len(groups), i + 6))
+        if (i, j) != (0, len(groups) - 1) and all(3 <= e - b <= 19 for b, e in groups[i : j + 1])
+    ]
+    windows.sort(key=lambda w: -(groups[w[1]][1] - groups[w[0]][0]))
+    for i, j in windows:
+        begin, stop = groups[i][0], groups[j][1]
+        digits = sum(e - b for b, e in groups[i : j + 1])
+        if 12 <= digits <= 19:
+            checked = validate_card(value[begin:stop])
+            if checked is not None:
+                return begin, stop, checked
+    return None
 
 
 def validate_ssn(value: str) -> str | None:
@@ -308,6 +385,63 @@ def validate_iban(value: str) -> str | None:
     rearranged = compact[4:] + compact[:4]
     numeric = "".join(str(int(ch, 36)) for ch in rearranged)
     return compact if int(numeric) % 97 == 1 else None
+
+
+def refine_iban(value: str) -> tuple[int, int, str] | None:
+    """The IBAN at the start of a candidate, cut at its country's length (a word may follow)."""
+    length = _IBAN_LENGTHS.get(value[:2])
+    if length is None:
+        return None
+    count = 0
+    for index, ch in enumerate(value):
+        if ch != " ":
+            count += 1
+            if count == length:
+                checked = validate_iban(value[: index + 1])
+                return (0, index + 1, checked) if checked is not None else None
+    return None
+
+
+def refine_ipv6(value: str) -> tuple[int, int, str] | None:
+    """An IPv6 address, without a ':' that only punctuates it (``2001:db8::1: refused``)."""
+    for stop in (len(value), len(value.rstrip(":"))):
+        checked = validate_ipv6(value[:stop])
+        if checked is not None:
+            return 0, stop, checked
+    return None
+
+
+def _cjk(ch: str) -> bool:
+    return (
+        "\u3040" <= ch <= "\u30ff"
+        or "\u3400" <= ch <= "\u9fff"
+        or "\uac00" <= ch <= "\ud7af"
+        or ("\uff00" <= ch <= "\uffef")
+    )
+
+
+def refine_email(value: str) -> tuple[int, int, str] | None:
+    """An address, without the CJK words written against it (``请联系ana@example.com获取帮助``).
+
+    CJK text has no spaces, so the address pattern takes the neighbouring
+    words too; a CJK run before an ASCII local part, and after an ASCII
+    top-level domain, is not part of the address. All-CJK addresses stay whole.
+    """
+    at = value.find("@")
+    start, stop = 0, len(value)
+    local = value[:at]
+    if local and _cjk(local[0]) and any(ch.isascii() and ch.isalnum() for ch in local):
+        while start < at and _cjk(value[start]):
+            start += 1
+    dot = value.rfind(".")
+    tld = value[dot + 1 :]
+    if tld[:1].isascii() and any(_cjk(ch) for ch in tld):
+        cut = next(i for i, ch in enumerate(tld) if _cjk(ch))
+        if cut >= 2:  # otherwise the CJK letters belong to the domain: keep the whole match
+            stop = dot + 1 + cut
+    if start >= at:
+        return None
+    return start, stop, value[start:stop].lower()
 
 
 def validate_ipv4(value: str) -> str | None:
@@ -531,19 +665,19 @@ def builtin_detectors(phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT") -> li
         Detector(
             STRIPE_KEY, SECRET, r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b|\bwhsec_[A-Za-z0-9]{24,}\b", priority=90
         ),
-        Detector(GOOGLE_API_KEY, SECRET, r"\bAIza[0-9A-Za-z_\-]{35}\b", priority=90),
+        Detector(GOOGLE_API_KEY, SECRET, r"\bAIza[0-9A-Za-z_\-]{35}", priority=90),
         Detector(JWT, SECRET, r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*", priority=85),
         Detector(URL_PASSWORD, SECRET, r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@\"']+:([^\s/@\"']+)@", group=1, priority=85),
         Detector(SECRET_VALUE, SECRET, _PASSWORD, validator=_password_value, group=1, priority=80),
         Detector(SECRET_VALUE, SECRET, _PASSWORD_PROSE, validator=_prose_password, group=1, priority=79),
         Detector(SECRET_VALUE, SECRET, _GENERIC, validator=_secret_value, group=1, priority=75),
         Detector(SECRET_VALUE, SECRET, _BEARER, validator=_bearer_value, group=1, priority=75),
-        Detector(IBAN, PII, _IBAN, validator=validate_iban, priority=70),
-        Detector(CREDIT_CARD, PII, _CARD, validator=validate_card, reject=not_after_plus, priority=65),
+        Detector(IBAN, PII, _IBAN, refine=refine_iban, priority=70),
+        Detector(CREDIT_CARD, PII, _CARD, refine=refine_card, reject=not_after_plus, priority=65),
         Detector(US_SSN, PII, _SSN, validator=validate_ssn, reject=not_after_plus, priority=60),
         Detector(IP_ADDRESS, PII, _IPV4, validator=validate_ipv4, reject=_ipv4_context, priority=55),
-        Detector(IP_ADDRESS, PII, _IPV6, validator=validate_ipv6, priority=55),
-        Detector(EMAIL, PII, _EMAIL, validator=str.lower, priority=50),
+        Detector(IP_ADDRESS, PII, _IPV6, refine=refine_ipv6, priority=55),
+        Detector(EMAIL, PII, _EMAIL, refine=refine_email, priority=50),
         Detector(PHONE, PII, _PHONE, validator=make_phone_validator(phone_region), reject=_phone_context, priority=40),
     ]
 
@@ -559,6 +693,9 @@ def resolve(findings: Sequence[Finding]) -> list[Finding]:
     return taken
 
 
+#: What redaction writes: ``[TYPE]`` or ``[TYPE:token]``. Text already redacted is never redacted again.
+_REDACTION_TOKEN = re2.compile(r"\[[A-Z][A-Z0-9_]*(?::[0-9a-f]{6,64})?\]")
+
 #: Memory for the combined automaton; generous so that it never runs out on large inputs.
 SET_MAX_MEM = 256 << 20
 
@@ -572,7 +709,8 @@ class Scanner:
     """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
-        self.detectors = tuple(detectors)
+        # strongest first: a weaker detector skips what a stronger one claimed
+        self.detectors = tuple(sorted(detectors, key=lambda det: -det.priority))
         options = re2.Options()
         options.max_mem = SET_MAX_MEM
         self._set = re2.Set.SearchSet(options)
@@ -593,12 +731,22 @@ class Scanner:
         return sorted(hits) if hits else []
 
     def scan(self, text: str) -> list[Finding]:
+        """Non-overlapping findings in text order; redaction tokens already in the text are left alone."""
+        if "\\" in text:
+            # escaped line breaks and tabs (error messages that print a JSON body) separate values
+            # like the characters they stand for; same length, so offsets stay valid
+            text = text.replace("\\n", "  ").replace("\\t", "  ").replace("\\r", "  ")
         hits = self.candidates(text)
         if not hits:
             return []
+        taken = Taken()
+        if "[" in text:
+            for token in _REDACTION_TOKEN.finditer(text):
+                taken.add(token.start(), token.end())
         found: list[Finding] = []
-        for index in hits:  # built-in detectors are in priority order: weaker ones skip what is taken
-            found.extend(self.detectors[index].find(text, found))
-        if len(found) > 1:
-            return resolve(found)
+        for index in hits:
+            for finding in self.detectors[index].find(text, taken):
+                taken.add(finding.start, finding.end)
+                found.append(finding)
+        found.sort(key=lambda f: f.start)
         return found

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections import Counter
 from collections.abc import Mapping, MutableMapping
@@ -24,7 +25,17 @@ from typing import Any
 from genai_audit import semconv as sc
 from genai_audit.config import ConfigError
 from genai_audit.processors.chain import AuditRecord
-from genai_audit.processors.detectors import CREDIT_CARD, EMAIL, PHONE, PII, SECRET, Finding, Scanner
+from genai_audit.processors.detectors import (
+    CREDIT_CARD,
+    EMAIL,
+    PHONE,
+    PII,
+    SECRET,
+    SECRET_VALUE,
+    Finding,
+    Scanner,
+    _password_value,
+)
 
 PLACEHOLDER = "placeholder"
 PSEUDONYM = "pseudonym"
@@ -124,6 +135,25 @@ def _mask(finding: Finding, value: str) -> str:
     return "*" * min(len(value), 12)
 
 
+#: Keys whose values are secrets whatever they look like.
+_SECRET_KEY = re.compile(
+    r"(?i)(?:^|[_\-.\s])?(?:password|passwd|passphrase|pwd|secret|api[_\-]?key|apikey|access[_\-]?key|"
+    r"private[_\-]?key|client[_\-]?secret|auth[_\-]?token|access[_\-]?token|refresh[_\-]?token|"
+    r"authorization|credentials?)$"
+)
+_REDACTED = re.compile(r"\[[A-Z][A-Z0-9_]*(?::[0-9a-f]{6,64})?\]")
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clean(text: str) -> str:
     """Replace lone surrogates (undecodable input) with U+FFFD, keeping every other character in place."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
@@ -172,18 +202,8 @@ class Redactor:
         last = 0
         for finding in findings:
             pieces.append(text[last : finding.start])
-            mode = self.modes.get(finding.entity, self.default_mode)
-            token = None
-            if mode == PSEUDONYM:
-                token = self.pseudonym(finding.entity, finding.normalized)
-                pieces.append(token)
-            elif mode == PLACEHOLDER:
-                pieces.append(f"[{finding.entity}]")
-            elif mode == MASK:
-                pieces.append(_mask(finding, text[finding.start : finding.end]))
+            pieces.append(self._replacement(finding, text[finding.start : finding.end], tally))
             last = finding.end
-            if tally is not None:
-                tally.add(finding, token)
         pieces.append(text[last:])
         return "".join(pieces)
 
@@ -200,7 +220,7 @@ class Redactor:
                 before = sum(tally.counts.values())
                 redacted = self.redact_value(parsed, tally)
                 if sum(tally.counts.values()) == before:
-                    return text
+                    return text if _encodable(text) else _clean(text)
                 return json.dumps(redacted, ensure_ascii=False)
         return self.redact_text(text, tally)
 
@@ -221,6 +241,11 @@ class Redactor:
                 parent[slot] = dest_map
                 for key, item in source.items():
                     new_key = self.redact_text(key, tally) if isinstance(key, str) else key
+                    if isinstance(key, str) and _SECRET_KEY.search(key) is not None:
+                        secret = self._secret_field(item, tally)
+                        if secret is not None:
+                            dest_map[new_key] = secret
+                            continue
                     self._place(item, dest_map, new_key, stack, tally)
             else:
                 dest_list: list[Any] = [None] * len(source)
@@ -228,6 +253,32 @@ class Redactor:
                 for index, item in enumerate(source):
                     self._place(item, dest_list, index, stack, tally)
         return root[0]
+
+    def _secret_field(self, item: Any, tally: Tally) -> str | None:
+        """The replacement for a value stored under a secret-looking key (``"password": "..."``)."""
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            return None
+        value = str(item)
+        if _REDACTED.fullmatch(value.strip()) is not None or _password_value(value) is None:
+            return None
+        finding = Finding(0, len(value), SECRET_VALUE, SECRET, value, 80)
+        return self._replacement(finding, value, tally)
+
+    def _replacement(self, finding: Finding, original: str, tally: Tally | None) -> str:
+        mode = self.modes.get(finding.entity, self.default_mode)
+        token = None
+        if mode == PSEUDONYM:
+            token = self.pseudonym(finding.entity, finding.normalized)
+            out = token
+        elif mode == PLACEHOLDER:
+            out = f"[{finding.entity}]"
+        elif mode == MASK:
+            out = _mask(finding, original)
+        else:
+            out = ""
+        if tally is not None:
+            tally.add(finding, token)
+        return out
 
     def _place(self, item: Any, dest: Any, slot: Any, stack: list[Any], tally: Tally) -> None:
         if isinstance(item, (dict, list, tuple)):

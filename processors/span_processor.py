@@ -68,6 +68,7 @@ _LLM_PREFIXES = ("gen_ai.", "llm.", "traceloop.")
 _NAME_KEY = "\x00span.name"
 _STATUS_KEY = "\x00status.description"
 _EVENT_KEY = "\x00event.{index}.{key}"
+_EVENT_NAME = "\x00name"
 
 
 def is_llm_span(attributes: Mapping[str, Any]) -> bool:
@@ -99,18 +100,26 @@ def _split(attributes: Mapping[str, AttributeValue]) -> tuple[dict[str, Attribut
                 except ValueError:
                     pass
             content[key] = value
-        elif isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value):
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, str) or _long_number(v) for v in value):
             content[key] = list(value)
+        elif _long_number(value):  # a card or phone number recorded as a number
+            content[key] = value
         else:
             plain[key] = value
     return plain, content
 
 
+def _long_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000
+
+
 def _as_attribute(value: Any) -> AttributeValue:
-    if isinstance(value, str):
+    if isinstance(value, (str, bool, int, float)):
         return value
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
+    if isinstance(value, list) and value:
+        kinds = {type(v) for v in value}
+        if len(kinds) == 1 and kinds <= {str, bool, int, float}:
+            return value
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -168,6 +177,7 @@ class AuditSpanProcessor(SpanProcessor):
             ev_plain, ev_content = _split(dict(event.attributes or {}))
             for key, value in ev_content.items():
                 content[_EVENT_KEY.format(index=index, key=key)] = value
+            content[_EVENT_KEY.format(index=index, key=_EVENT_NAME)] = event.name
             events.append((event.name, event.timestamp, ev_plain))
         record = AuditRecord(attributes=plain, content=content)
         chain = self.chain if is_llm_span(attributes) else self.redaction_chain
@@ -179,7 +189,12 @@ class AuditSpanProcessor(SpanProcessor):
         for key in list(record.content):
             if key.startswith("\x00event."):
                 index_text, _, event_key = key[len("\x00event.") :].partition(".")
-                events[int(index_text)][2][event_key] = _as_attribute(record.content.pop(key))
+                value = record.content.pop(key)
+                number = int(index_text)
+                if event_key == _EVENT_NAME:
+                    events[number] = (str(value), events[number][1], events[number][2])
+                else:
+                    events[number][2][event_key] = _as_attribute(value)
         for key, value in record.content.items():
             plain[key] = _as_attribute(value)
         status = span.status

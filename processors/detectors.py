@@ -16,7 +16,7 @@ import bisect
 import functools
 import ipaddress
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 

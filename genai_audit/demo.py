@@ -105,8 +105,8 @@ def _remote_summary(url: str, run_id: str, out: TextIO) -> int:
     calls = sum(int(b["doc_count"]) for b in buckets)
     out.write(f"\nrecorded {calls} LLM calls in {len(buckets)} sessions to {index} at {settings.describe()}\n")
     out.write("next:\n")
+    flag = f" --store {settings.describe()}"
+    out.write(f"  genai-audit sessions{flag}\n")
     for bucket in buckets:
-        out.write(
-            f"  curl -s '{settings.describe()}/{index}/_search?q=session.id:{bucket['key']}'\n"
-        )
+        out.write(f"  genai-audit replay {bucket['key']}{flag}\n")
     return 0 if calls else 1

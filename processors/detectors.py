@@ -501,9 +501,12 @@ def make_phone_validator(regions: str) -> Validator:
             if found is not None:
                 return found
         found = parse(stripped, order[0])
-        if found is not None or not stripped.lstrip("(").startswith("0") or len(digits) == len(stripped.strip("()")):
+        grouped = len(digits) != len(stripped.strip("()"))
+        national = stripped.startswith("0") or _AREA_CODE.match(stripped) or _SPACED_GROUPS.match(stripped)
+        if found is not None or not grouped or not national:
             return found
-        # other regions' national numbers start with a trunk 0 and are written in groups: 020 7946 0958
+        # other regions' national numbers are written in groups and start with a trunk 0 or an area code
+# in parentheses, or are spaced in pairs or triples: 020 7946 0958, (11) 2343-7088, 612 23 08 79
         for region in order[1:]:
             found = parse(stripped, region)
             if found is not None:
@@ -601,6 +604,8 @@ def _ipv4_context(text: str, start: int, end: int) -> bool:
     )
 
 
+_AREA_CODE = re2.compile(r"^\(\d{1,4}\)")
+_SPACED_GROUPS = re2.compile(r"^\d{2,3}(?: \d{2,3}){3,}$")
 _DOTTED_QUAD = re2.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _DATE_START = re2.compile(r"^\(?(?:\d{4}[\-/.]\d{1,2}[\-/.]\d{1,2}|\d{1,2}[\-/.]\d{1,2}[\-/.]\d{4})")
 
@@ -617,7 +622,7 @@ def _phone_context(text: str, start: int, end: int) -> bool:
     return _DATE_START.search(value) is not None
 
 
-def builtin_detectors(phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT") -> list[Detector]:
+def builtin_detectors(phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT,ES,BR,MX") -> list[Detector]:
     """The built-in detectors, highest priority first (ties on overlap go to the higher priority).
 
     ``phone_region`` is a region code, or several separated by commas: national

@@ -90,7 +90,7 @@ class AuditPolicy:
     default_mode: str = "pseudonym"
     modes: dict[str, str] = field(default_factory=dict)
     token_chars: int = 12
-    phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT"
+    phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT,ES,BR,MX"
     disabled: frozenset[str] = frozenset()
     custom: list[CustomDetector] = field(default_factory=list)
     rules: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RULES))

@@ -87,7 +87,7 @@ def test_replay_timeline(store: str) -> None:
         (("replay", "no-such-session"), "unknown session"),
         (("export", "--since", "last tuesday"), "bad time"),
         (("export", "--store", "/nonexistent/dir/x.db"), "no audit store"),
-        (("export", "--store", "http://127.0.0.1:9200"), "is an Elasticsearch URL; this command reads the embedded SQLite store"),
+        (("export", "--store", "http://127.0.0.1:1"), "cannot reach Elasticsearch"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(

@@ -88,11 +88,12 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
     import os
 
     from genai_audit.config import parse_int, spool_dir
+    from genai_audit.integrity import Sealer, elasticsearch_store_name, entries_of
     from genai_audit.store.elasticsearch import AuditDocument, ElasticsearchSpanExporter, span_documents
     from genai_audit.store.spool import Spool, SpooledDocument, SpoolError, SpoolingSpanProcessor
 
     env = os.environ if env is None else env
-    exporter = ElasticsearchSpanExporter(url, env=env)
+    exporter = ElasticsearchSpanExporter(url, env=env, integrity=False)  # documents are sealed before the spool
     quota_mb = parse_int(sc.ENV_SPOOL_QUOTA_MB, env.get(sc.ENV_SPOOL_QUOTA_MB), 1024, 1)
     name = hashlib.sha256(f"{url}\x00{exporter.namespace}".encode()).hexdigest()[:16]
     try:
@@ -100,11 +101,25 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
     except SpoolError as exc:
         raise ConfigError(str(exc)) from None
     namespace = exporter.namespace
+    # tamper evidence: each span document is hashed and ledgered before its spool commit
+    sealer = Sealer.from_env(elasticsearch_store_name(namespace), env)
 
     def deliver(docs: list[SpooledDocument]) -> Any:
-        return exporter.export_documents(AuditDocument(d.index, d.id, d.source) for d in docs)
+        report = exporter.export_documents(AuditDocument(d.index, d.id, d.source) for d in docs)
+        rejected = [r.document.source for r in report.dead_lettered if r.document.index.startswith("traces-")]
+        sealer.unstored(entries_of(rejected))  # kept in the dead-letter file, never in the store
+        return report
 
-    return SpoolingSpanProcessor(spool, lambda spans: span_documents(spans, namespace), deliver)
+    def to_documents(spans: Sequence[ReadableSpan]) -> list[AuditDocument]:
+        return sealer.seal_documents(span_documents(spans, namespace))
+
+    return SpoolingSpanProcessor(
+        spool,
+        to_documents,
+        deliver,
+        on_refused=lambda docs: sealer.unstored(entries_of(d.source for d in docs if d.index.startswith("traces-"))),
+        on_flushed=sealer.checkpoint,
+    )
 
 
 @dataclass

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from genai_audit import semconv as sc
 
+if TYPE_CHECKING:
+    from genai_audit.forensics import AuditStore, Filters
+
 EXIT_USAGE = 2
+#: rows `query` prints as a table when no --limit is given
+TABLE_ROWS = 1000
 EXIT_FAILURE = 1
 
 
@@ -57,17 +65,195 @@ def _connect(given: str | None) -> Any:
         raise CLIError(f"{exc} (set --store or {sc.ENV_STORE}; run `genai-audit demo` to create one)") from None
 
 
-def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
-    from genai_audit.store.sqlite import Query, read_documents
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Store, query and setting errors as one-line CLI errors."""
+    from genai_audit.config import ConfigError
+    from genai_audit.forensics import QueryError, StoreError
 
-    conn = _connect(args.store)
-    query = Query(
-        session_id=args.session, user_id=args.user, feature=args.feature, model=args.model,
-        since_ns=parse_time(args.since) if args.since else None,
-        until_ns=parse_time(args.until) if args.until else None,
+    try:
+        yield
+    except (ConfigError, QueryError, StoreError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _open_store(given: str | None) -> AuditStore:
+    """The SQLite file or Elasticsearch URL named by --store, GENAI_AUDIT_STORE or the default."""
+    from genai_audit.config import ConfigError
+    from genai_audit.forensics import StoreError, open_store
+
+    try:
+        return open_store(given)
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    except StoreError as exc:
+        raise CLIError(f"{exc} (set --store or {sc.ENV_STORE}; run `genai-audit demo` to create one)") from None
+
+
+def _positive(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise CLIError(f"{option} {value!r}: expected a whole number of at least 1")
+    return number
+
+
+def _choice(value: str, option: str, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise CLIError(f"{option} {value!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _filters(args: argparse.Namespace) -> Filters:
+    """The criteria the command's options give (options a command lacks count as not given)."""
+    from genai_audit.forensics import Filters
+
+    def option(name: str) -> Any:
+        return getattr(args, name, None)
+
+    since, until = option("since"), option("until")
+    return Filters(
+        user=option("user"),
+        session=option("session"),
+        feature=option("feature"),
+        model=option("model"),
+        trace_id=option("trace"),
+        correlation_id=option("correlation"),
+        error_type=option("error_type"),
+        error=option("error"),
+        text=option("text"),
+        token=option("token"),
+        since_ns=parse_time(since) if since else None,
+        until_ns=parse_time(until) if until else None,
+        limit=_positive(option("limit"), "--limit"),
+        newest_first=bool(option("newest")),
     )
-    for doc in read_documents(conn, query):
-        out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    filters = _filters(args)
+    with _open_store(args.store) as store, _reported():
+        for doc in store.documents(filters):
+            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _cell(value: Any, width: int | None) -> str:
+    from genai_audit.forensics.render import safe_text
+
+    text = safe_text(" ".join(str("-" if value is None or value == "" else value).split()))
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: Sequence[int | None],
+           right: Sequence[int] = ()) -> str:
+    """A plain-text table; cells are cut to their column's maximum width (None: never cut)."""
+    cells = [[_cell(value, width) for value, width in zip(row, widths)] for row in rows]
+    sizes = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [value.rjust(sizes[i]) if i in right else value.ljust(sizes[i]) for i, value in enumerate(values)]
+        return "  ".join(padded).rstrip()
+
+    return "\n".join([line(headers), *(line(row) for row in cells)]) + "\n"
+
+
+def _flags_of(doc: dict[str, Any]) -> str:
+    a = doc.get("attributes") or {}
+    flags = []
+    if a.get(sc.AUDIT_PII_DETECTED):
+        flags.append("PII:" + ",".join(str(t) for t in a.get(sc.AUDIT_PII_TYPES) or []))
+    if a.get(sc.AUDIT_SECRETS_DETECTED):
+        flags.append("SECRET")
+    if a.get(sc.AUDIT_INJECTION_DETECTED):
+        flags.append("INJECTION")
+    if a.get(sc.AUDIT_TRUNCATED):
+        flags.append("TRUNCATED")
+    return " ".join(flags)
+
+
+def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
+    fmt = _choice(args.format, "--format", ("table", "json"))
+    filters = _filters(args)
+    with _open_store(args.store) as store, _reported():
+        if fmt == "json":
+            for doc in store.documents(filters):
+                out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            return 0
+        capped = filters.limit is None
+        if capped:
+            filters = replace(filters, limit=TABLE_ROWS + 1)
+        docs = store.query(filters)
+    if not docs:
+        out.write("no matching records\n")
+        return 0
+    more = capped and len(docs) > TABLE_ROWS
+    docs = docs[:TABLE_ROWS] if more else docs
+    rows = []
+    for doc in docs:
+        a = doc.get("attributes") or {}
+        status = doc.get("status") or {}
+        failed = status.get("code") == "Error" or a.get(sc.ERROR_TYPE) is not None
+        tokens_in, tokens_out = a.get(sc.USAGE_INPUT_TOKENS), a.get(sc.USAGE_OUTPUT_TOKENS)
+        cost = a.get(sc.USAGE_COST_USD)
+        rows.append([
+            str(doc.get("@timestamp", ""))[:23].replace("T", " "),
+            a.get(sc.ENDUSER_ID), a.get(sc.SESSION_ID), a.get(sc.AUDIT_FEATURE), a.get(sc.REQUEST_MODEL),
+            f"{int(doc.get('duration') or 0) / 1e6:.0f}",
+            f"{'-' if tokens_in is None else tokens_in}/{'-' if tokens_out is None else tokens_out}",
+            "-" if not isinstance(cost, (int, float)) else f"{cost:.6f}",
+            f"ERROR {a.get(sc.ERROR_TYPE) or ''}".strip() if failed else "ok",
+            _flags_of(doc),
+            f"{doc.get('trace_id')}:{doc.get('span_id')}",
+        ])
+    out.write(_table(
+        ["time (UTC)", "user", "session", "feature", "model", "ms", "tokens", "cost $", "status", "flags",
+         "trace:span"],
+        rows, widths=[None, 20, 24, 20, 24, None, None, None, 28, 40, None], right=(5, 7),
+    ))
+    out.write(f"{len(docs)} record(s)")
+    out.write(" shown; there are more: narrow the query, or use --limit N or --format json\n" if more else "\n")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    by = _choice(args.by, "--by", ("feature", "user", "model"))
+    fmt = _choice(args.format, "--format", ("table", "json"))
+    filters = _filters(args)
+    with _open_store(args.store) as store, _reported():
+        report = store.stats(by, filters)
+    if fmt == "json":
+        out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        return 0
+    if not report.total.calls:
+        out.write("no calls recorded in this range\n")
+        return 0
+
+    def row(label: Any, g: Any) -> list[Any]:
+        def money(value: float | None) -> str:
+            return "-" if value is None else f"{value:.6f}"
+
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f}"
+
+        return [label, g.calls, g.errors, f"{g.error_rate * 100:.1f}%", ms(g.latency_avg_ms), ms(g.latency_p95_ms),
+                money(g.cost_total_usd if g.cost_calls else None), money(g.cost_avg_usd), money(g.cost_max_usd),
+                f"{g.input_tokens}/{g.output_tokens}",
+                ", ".join(f"{e.type} x{e.count}" for e in g.top_errors)]
+
+    rows = [row("(none)" if g.key is None else g.key, g) for g in report.groups]
+    rows.append(row("= all", report.total))
+    out.write(_table(
+        [by, "calls", "errors", "err %", "avg ms", "p95 ms", "cost $", "avg $", "max $", "tokens in/out",
+         "top errors"],
+        rows, widths=[32, None, None, None, None, None, None, None, None, None, 60], right=tuple(range(1, 9)),
+    ))
     return 0
 
 
@@ -76,9 +262,9 @@ def _fmt_ns(ns: int) -> str:
 
 
 def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
-    from genai_audit.store.sqlite import list_sessions
-
-    sessions = list_sessions(_connect(args.store))
+    filters = _filters(args)
+    with _open_store(args.store) as store, _reported():
+        sessions = store.sessions(filters)
     if args.json:
         for session in sessions:
             out.write(json.dumps(session) + "\n")
@@ -95,20 +281,48 @@ def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
-    from genai_audit.replay import render_timeline
-    from genai_audit.store.sqlite import Query, read_documents, read_events
+def _write_report(path: str, text: str) -> None:
+    """Write a report owner-only (it holds the session's prompts, even if redacted)."""
+    try:
+        fd = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
 
-    conn = _connect(args.store)
-    docs = list(read_documents(conn, Query(session_id=args.session)))
-    if not docs:
-        raise CLIError(f"unknown session {args.session!r} (list them with `genai-audit sessions`)")
-    if args.json:
+
+def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics import build_timeline, render_html, render_json, render_text
+
+    fmt = _choice(args.format, "--format", ("text", "json", "html"))
+    if args.excerpt < 1:
+        raise CLIError(f"--excerpt {args.excerpt}: expected at least 1")
+    with _open_store(args.store) as store, _reported():
+        docs = store.by_session(args.session)
+        if not docs:
+            raise CLIError(f"unknown session {args.session!r} (list them with `genai-audit sessions`)")
+        events = store.events(docs)
+        source = store.describe()
+    if args.json:  # the stored documents themselves, each with its events
+        lines = []
         for doc in docs:
-            doc["events"] = read_events(conn, doc["trace_id"], doc["span_id"])
-            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
-        return 0
-    out.write(render_timeline(docs, excerpt=args.excerpt))
+            doc["events"] = events.get((doc["trace_id"], doc["span_id"]), [])
+            lines.append(json.dumps(doc, ensure_ascii=False) + "\n")
+        text = "".join(lines)
+    else:
+        timeline = build_timeline(docs, events, source=source)
+        if fmt == "html":
+            text = render_html(timeline)
+        elif fmt == "json":
+            text = render_json(timeline)
+        else:
+            text = render_text(timeline, excerpt_chars=args.excerpt)
+    if args.output:
+        _write_report(args.output, text)
+        out.write(f"wrote {'documents' if args.json else fmt} of session {args.session} ({len(docs)} calls) "
+                  f"to {args.output}\n")
+    else:
+        out.write(text)
     return 0
 
 
@@ -118,12 +332,27 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return run_demo(store=args.store, out=out)
 
 
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.config import ConfigError
+    from genai_audit.store.sqlite import StoreError
+    from genai_audit.verify import run
+
+    try:
+        report = run(args.store, directory=args.integrity_dir, public_key=args.public_key,
+                     all_streams=args.all_streams)
+    except (ConfigError, StoreError) as exc:
+        raise CLIError(str(exc)) from None
+    out.write(report.as_json() if args.format == "json" else report.as_text())
+    return 0 if report.ok else EXIT_FAILURE
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genai-audit", description="Audit trail for LLM calls.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    store_help = f"SQLite file or Elasticsearch http(s):// URL (default: ${sc.ENV_STORE} or the user data directory)"
     export = sub.add_parser("export", help="print stored records as JSON lines")
-    export.add_argument("--store", help=f"store file (default: ${sc.ENV_STORE} or the user data directory)")
+    export.add_argument("--store", help=store_help)
     export.add_argument("--session", help="only this session id")
     export.add_argument("--user", help="only this user id")
     export.add_argument("--feature", help="only this feature")
@@ -133,20 +362,69 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     sessions = sub.add_parser("sessions", help="list recorded sessions")
-    sessions.add_argument("--store")
+    sessions.add_argument("--store", help=store_help)
     sessions.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    sessions.add_argument("--user", help="only sessions with calls of this user id")
+    sessions.add_argument("--since", help="count calls starting at or after (ISO time or age such as 24h)")
+    sessions.add_argument("--until", help="count calls starting before (ISO time or age)")
     sessions.set_defaults(func=cmd_sessions)
+
+    query = sub.add_parser("query", help="find calls by user, session, feature, model, error, id, text or token")
+    query.add_argument("--store", help=store_help)
+    query.add_argument("--user", help="end user id (enduser.id)")
+    query.add_argument("--session", help="session id (session.id)")
+    query.add_argument("--feature", help="feature (gen_ai.audit.feature)")
+    query.add_argument("--model", help="request model (gen_ai.request.model)")
+    query.add_argument("--error", nargs="?", const="", metavar="PATTERN",
+                       help="failed calls only; with PATTERN, those whose error type, status or exception message "
+                            "matches it (case-insensitive, RE2 syntax; a word matches as a substring)")
+    query.add_argument("--error-type", help="failed calls with exactly this error.type")
+    query.add_argument("--trace", help="trace id")
+    query.add_argument("--correlation", help="correlation id (gen_ai.audit.request_id, e.g. the X-Request-ID)")
+    query.add_argument("--text", metavar="WORDS",
+                       help='words (and "quoted phrases") that must all occur in the redacted prompts or response')
+    query.add_argument("--token", help="pseudonym token, e.g. [EMAIL:7f3a9c1e04b2]: every call that mentioned it")
+    query.add_argument("--since", help="calls starting at or after (ISO time or age such as 24h)")
+    query.add_argument("--until", help="calls starting before (ISO time or age)")
+    query.add_argument("--limit", help="at most this many calls")
+    query.add_argument("--newest", action="store_true", help="newest first (default: oldest first)")
+    query.add_argument("--format", default="table", help="table (default) or json (JSON lines, one document each)")
+    query.set_defaults(func=cmd_query)
+
+    stats = sub.add_parser("stats", help="calls, latency, error rate, cost and top errors per feature/user/model")
+    stats.add_argument("--store", help=store_help)
+    stats.add_argument("--by", default="feature", help="feature (default), user or model")
+    stats.add_argument("--since", help="calls starting at or after (ISO time or age such as 24h)")
+    stats.add_argument("--until", help="calls starting before (ISO time or age)")
+    stats.add_argument("--user", help="only this end user id")
+    stats.add_argument("--feature", help="only this feature")
+    stats.add_argument("--model", help="only this request model")
+    stats.add_argument("--format", default="table", help="table (default) or json")
+    stats.set_defaults(func=cmd_stats)
 
     replay = sub.add_parser("replay", help="forensic timeline of one session")
     replay.add_argument("session")
-    replay.add_argument("--store")
-    replay.add_argument("--json", action="store_true", help="the session's documents with their events")
-    replay.add_argument("--excerpt", type=int, default=200, help="characters of each prompt/response to show")
+    replay.add_argument("--store", help=store_help)
+    replay.add_argument("--format", default="text",
+                        help="text (default, for the terminal), json (the timeline) or html (a self-contained report)")
+    replay.add_argument("-o", "--output", metavar="FILE", help="write to FILE (created owner-only) instead of stdout")
+    replay.add_argument("--json", action="store_true", help="the session's stored documents with their events")
+    replay.add_argument("--excerpt", type=int, default=200, help="characters of each prompt/response to show (text)")
     replay.set_defaults(func=cmd_replay)
 
     demo = sub.add_parser("demo", help="run a scripted support assistant against a local fake provider")
     demo.add_argument("--store", help="store file for the demo's records (default: a fresh file)")
     demo.set_defaults(func=cmd_demo)
+
+    verify = sub.add_parser("verify", help="check stored records against their signed integrity ledgers")
+    verify.add_argument("--store", help="SQLite file or Elasticsearch URL (default: $GENAI_AUDIT_STORE)")
+    verify.add_argument("--integrity-dir", help="ledgers and checkpoints (default: $GENAI_AUDIT_INTEGRITY_DIR "
+                                                "or the user data directory)")
+    verify.add_argument("--public-key", help="verifier key (.vkey line or PEM file); default: the local signing key's")
+    verify.add_argument("--all-streams", action="store_true",
+                        help="expect every stream in the integrity directory in this store (e.g. a copy)")
+    verify.add_argument("--format", choices=("text", "json"), default="text")
+    verify.set_defaults(func=cmd_verify)
     return parser
 
 

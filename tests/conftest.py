@@ -23,6 +23,20 @@ from genai_audit.testing.fake_provider import FakeProvider
 pytest_plugins = ["tests.es_fixtures"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _integrity_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every store the tests open keeps its integrity ledgers and signing key in a temporary directory."""
+    from genai_audit.checkpoint import SigningKey
+
+    base = tmp_path_factory.mktemp("integrity")
+    key = base / "signing-key.pem"
+    key.write_bytes(SigningKey.generate().pem())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GENAI_AUDIT_INTEGRITY_DIR", str(base / "ledgers"))
+        patch.setenv("GENAI_AUDIT_SIGNING_KEY_FILE", str(key))
+        yield
+
+
 @pytest.fixture(scope="session")
 def provider() -> Iterator[FakeProvider]:
     with FakeProvider() as fake:

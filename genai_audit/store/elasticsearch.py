@@ -47,6 +47,13 @@ Configuration (constructor arguments win over the environment)
     ``GENAI_AUDIT_ES_FINGERPRINT`` (SHA-256 of the server certificate);
     ``GENAI_AUDIT_ES_DEAD_LETTER`` (dead-letter file). Secrets are never logged.
 
+Tamper evidence
+    :meth:`ElasticsearchSpanExporter.export` seals each span document
+    (:mod:`genai_audit.integrity`: ``integrity`` field, ledger line, signed
+    checkpoints) before sending it, configured by the process environment;
+    :meth:`ElasticsearchSpanExporter.export_documents` sends documents as given
+    (the spool path seals them before they are spooled).
+
 The exporter's own requests run with OpenTelemetry instrumentation suppressed
 and with the Elasticsearch client's built-in tracing off, so writing the audit
 trail never produces spans of its own.
@@ -76,6 +83,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from genai_audit import semconv as sc
 from genai_audit.config import ConfigError
+from genai_audit.integrity import Sealer, elasticsearch_store_name, entries_of, sealer_for
 from genai_audit.serialize import DATASET, event_documents, span_document
 
 logger = logging.getLogger("genai_audit.store")
@@ -96,7 +104,7 @@ TRACES_TEMPLATE: Final = "genai-audit-traces"
 LOGS_TEMPLATE: Final = "genai-audit-logs"
 TEMPLATE_PRIORITY: Final = 300
 #: bump when the templates below change; installed templates with a lower version are replaced
-TEMPLATE_VERSION: Final = 1
+TEMPLATE_VERSION: Final = 2
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9_][a-z0-9_.]{0,99}$")
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -255,6 +263,7 @@ def traces_template() -> dict[str, Any]:
                     "resource": {"properties": {"attributes": _passthrough(_PRIORITY_RESOURCE)}},
                     "scope": {"properties": {"name": _KW, "version": _KW, "attributes": _passthrough(_PRIORITY_SCOPE)}},
                     "links": {"properties": {"trace_id": _KW, "span_id": _KW, "attributes": {"type": "flattened"}}},
+                    "integrity": {"properties": {"stream": _KW, "seq": dict(_LONG), "leaf": _KW}},
                 },
             },
         }
@@ -597,6 +606,7 @@ class ElasticsearchSpanExporter(SpanExporter):
         max_document_bytes: int = 90 * 1024 * 1024,
         manage_templates: bool = True,
         env: Mapping[str, str] | None = None,
+        integrity: Sealer | bool = True,
     ) -> None:
         self.settings = ElasticsearchSettings.resolve(
             endpoint,
@@ -625,6 +635,8 @@ class ElasticsearchSpanExporter(SpanExporter):
         self.failed_batches = 0
         self.retries = 0
         self.undelivered = 0
+        # tamper evidence for export(); documents handed to export_documents are sent as they are
+        self.integrity = sealer_for(elasticsearch_store_name(self.namespace), integrity)
 
     @property
     def namespace(self) -> str:
@@ -638,7 +650,13 @@ class ElasticsearchSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         try:
-            report = self.export_documents(span_documents(spans, self.namespace))
+            documents = span_documents(spans, self.namespace)
+            if self.integrity:
+                documents = iter(self.integrity.seal_documents(documents))
+            report = self.export_documents(documents)
+            if self.integrity:  # sealed but not in the store: undelivered (dropped by the SDK) or dead-lettered
+                lost = [*report.undelivered, *(rejection.document for rejection in report.dead_lettered)]
+                self.integrity.unstored(entries_of(d.source for d in lost if d.index.startswith("traces-")))
         except Exception:
             with self._lock:
                 self.failed_batches += 1
@@ -648,6 +666,8 @@ class ElasticsearchSpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         self._closed.set()
+        if self.integrity:
+            self.integrity.close()
         with self._lock:
             try:
                 self.client.close()
@@ -655,7 +675,7 @@ class ElasticsearchSpanExporter(SpanExporter):
                 logger.debug("closing the Elasticsearch client failed", exc_info=True)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True  # nothing is buffered here
+        return self.integrity.checkpoint() if self.integrity else True  # nothing is buffered here
 
     # -- templates -------------------------------------------------------------------------
 

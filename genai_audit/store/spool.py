@@ -43,9 +43,14 @@ WARN_FRACTION = 0.8
 
 
 class Document(Protocol):
-    index: str
-    id: str
-    source: Any
+    @property
+    def index(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def source(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,9 @@ class SpoolingSpanProcessor(SpanProcessor):
     ``to_documents`` turns spans into documents (``index``, ``id``, ``source``);
     ``deliver`` sends a list of spooled documents and reports those it could
     not deliver (they stay spooled and are retried with backoff).
+    ``on_refused`` is told which documents were made but could not be spooled;
+    ``on_flushed`` runs after a flush or shutdown has spooled everything (the
+    integrity sealer records the one and signs a checkpoint at the other).
     """
 
     def __init__(
@@ -206,8 +214,12 @@ class SpoolingSpanProcessor(SpanProcessor):
         commit_interval: float = 0.05,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
+        on_refused: Callable[[list[Document]], None] | None = None,
+        on_flushed: Callable[[], Any] | None = None,
     ) -> None:
         self.spool = spool
+        self.on_refused = on_refused
+        self.on_flushed = on_flushed
         self.to_documents = to_documents
         self.deliver = deliver
         self.max_queue = max_queue
@@ -290,24 +302,42 @@ class SpoolingSpanProcessor(SpanProcessor):
                     return
 
     def _write(self, batch: list[ReadableSpan]) -> None:
+        docs: list[Document] = []
         try:
+            docs = list(self.to_documents(batch))
             rows = [
                 (doc.index, doc.id, json.dumps(doc.source, ensure_ascii=False, separators=(",", ":"), default=str))
-                for doc in self.to_documents(batch)
+                for doc in docs
             ]
             self.spool.append(rows)
         except SpoolFull as exc:
             self.stats.refused += len(batch)
             logger.error("genai-audit: %s; %d spans refused so far", exc, self.stats.refused)
+            self._refused(docs)
             return
         except Exception as exc:
             self.stats.refused += len(batch)
             self.stats.errors.append(str(exc))
             logger.error("genai-audit: %d spans could not be spooled", len(batch), exc_info=True)
+            self._refused(docs)
             return
         self.stats.accepted += len(batch)
         self._check_quota()
         self._send_wake.set()
+
+    def _refused(self, docs: list[Document]) -> None:
+        if self.on_refused is not None and docs:
+            try:
+                self.on_refused(docs)
+            except Exception:
+                logger.error("genai-audit: recording refused documents failed", exc_info=True)
+
+    def _flushed(self) -> None:
+        if self.on_flushed is not None:
+            try:
+                self.on_flushed()
+            except Exception:
+                logger.error("genai-audit: the after-flush hook failed", exc_info=True)
 
     def _check_quota(self) -> None:
         used = self.spool.size_bytes()
@@ -374,13 +404,17 @@ class SpoolingSpanProcessor(SpanProcessor):
 
     def flush_to_spool(self, timeout_millis: int = 30000) -> bool:
         """Wait until every span handed over so far is committed to the spool (or refused and counted)."""
-        return self._wait_spooled(time.monotonic() + timeout_millis / 1000)
+        done = self._wait_spooled(time.monotonic() + timeout_millis / 1000)
+        if done:
+            self._flushed()
+        return done
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Spool everything, then wait for delivery; True when the spool is empty."""
         deadline = time.monotonic() + timeout_millis / 1000
         if not self._wait_spooled(deadline):
             return False
+        self._flushed()
         self._send_wake.set()
         while self.spool.pending():
             if time.monotonic() >= deadline:
@@ -400,6 +434,7 @@ class SpoolingSpanProcessor(SpanProcessor):
         self._send_wake.set()
         for thread in self._threads:
             thread.join(timeout=max(1.0, timeout_millis / 1000))
+        self._flushed()
         left = self.spool.pending()
         if left:
             logger.warning("genai-audit: %d records remain in the spool %s; they are sent on the next start",

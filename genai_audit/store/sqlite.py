@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from genai_audit import semconv as sc
+from genai_audit.integrity import Sealer, sealer_for, sqlite_store_name
 from genai_audit.serialize import event_documents, span_document
 
 logger = logging.getLogger("genai_audit.store")
@@ -90,6 +91,130 @@ class StoreError(Exception):
     """The store cannot be opened or read."""
 
 
+# --- search indexes ---------------------------------------------------------------------------
+#
+# Two derived indexes serve the forensic look-ups (genai_audit.forensics): a full-text index
+# over the (redacted) prompt chain and response, and the pseudonym tokens each span mentions.
+# Both are filled by an AFTER INSERT trigger on ``spans``, so every writer keeps them current.
+# The store being append-only is what keeps them simple: a stored span never changes and is
+# never deleted (the triggers above refuse it), so nothing ever has to be removed from an
+# index, and a span ignored as a duplicate (INSERT OR IGNORE) never fires the trigger. The
+# full-text table is contentless (content=''): it holds the index only, not a second copy of
+# the prompts. Both indexes are derived data, rebuilt from ``spans`` when a store is opened
+# without them (drop the trigger ``spans_search_index`` first: writes need what it fills).
+
+TEXT_INDEX = "spans_text"
+TOKEN_INDEX = "span_pii_tokens"
+#: full-text columns, in the order of the index, with the attribute each one indexes
+TEXT_COLUMNS: dict[str, str] = {
+    "system_instructions": sc.SYSTEM_INSTRUCTIONS,
+    "input_messages": sc.INPUT_MESSAGES,
+    "output_messages": sc.OUTPUT_MESSAGES,
+}
+
+
+def _json_path(attribute: str) -> str:
+    return f'$.attributes."{attribute}"'
+
+
+# A document SQLite cannot read as JSON (a NaN attribute value, say) is stored but not indexed:
+# the trigger must never make an insert fail.
+_SEARCH_SCHEMA = f"""
+CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_INDEX} USING fts5(
+    {", ".join(TEXT_COLUMNS)}, content='', tokenize="unicode61 remove_diacritics 0"
+);
+CREATE TABLE IF NOT EXISTS {TOKEN_INDEX} (
+    token TEXT NOT NULL,
+    span_seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {TOKEN_INDEX}_token ON {TOKEN_INDEX} (token, span_seq);
+CREATE TRIGGER IF NOT EXISTS {TOKEN_INDEX}_no_update BEFORE UPDATE ON {TOKEN_INDEX}
+    BEGIN SELECT RAISE(ABORT, 'genai-audit store is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS {TOKEN_INDEX}_no_delete BEFORE DELETE ON {TOKEN_INDEX}
+    BEGIN SELECT RAISE(ABORT, 'genai-audit store is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS spans_search_index AFTER INSERT ON spans BEGIN
+    INSERT INTO {TEXT_INDEX} (rowid, {", ".join(TEXT_COLUMNS)})
+        SELECT new.seq, {", ".join(f"json_extract(new.doc, '{_json_path(a)}')" for a in TEXT_COLUMNS.values())}
+        WHERE json_valid(new.doc);
+    INSERT INTO {TOKEN_INDEX} (token, span_seq)
+        SELECT value, new.seq
+        FROM json_each(CASE WHEN json_valid(new.doc) THEN new.doc ELSE '{{}}' END, '{_json_path(sc.AUDIT_PII_TOKENS)}')
+        WHERE type = 'text';
+END;
+"""
+
+_BACKFILL = f"""
+INSERT INTO {TEXT_INDEX} (rowid, {", ".join(TEXT_COLUMNS)})
+    SELECT seq, {", ".join(f"json_extract(doc, '{_json_path(a)}')" for a in TEXT_COLUMNS.values())}
+    FROM spans WHERE json_valid(doc) ORDER BY seq;
+INSERT INTO {TOKEN_INDEX} (token, span_seq)
+    SELECT tokens.value, spans.seq
+    FROM spans, json_each(CASE WHEN json_valid(spans.doc) THEN spans.doc ELSE '{{}}' END,
+                          '{_json_path(sc.AUDIT_PII_TOKENS)}') AS tokens
+    WHERE tokens.type = 'text' ORDER BY spans.seq;
+"""
+
+_KIND_OF = {TEXT_INDEX: "TABLE", TOKEN_INDEX: "TABLE", "spans_search_index": "TRIGGER"}
+
+
+def has_search_indexes(conn: sqlite3.Connection) -> bool:
+    """True when the store has the full-text and token indexes (and the trigger that fills them)."""
+    names = {
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE name IN (?, ?, 'spans_search_index')", (TEXT_INDEX, TOKEN_INDEX)
+        )
+    }
+    return names == {TEXT_INDEX, TOKEN_INDEX, "spans_search_index"}
+
+
+def ensure_search_indexes(conn: sqlite3.Connection, *, only_if_empty: bool = False) -> bool:
+    """Create the search indexes if the store has none yet, indexing the spans already stored.
+
+    Returns False, changing nothing, when they cannot be made: this SQLite has no FTS5, or the
+    store cannot be written; or, with ``only_if_empty``, when spans are already stored. Stores
+    made by this version have them from the start; an older store gets them (in one
+    transaction) the first time a search opens it.
+    """
+    try:
+        if has_search_indexes(conn):
+            return True
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if only_if_empty and conn.execute("SELECT 1 FROM spans LIMIT 1").fetchone() is not None:
+                conn.execute("ROLLBACK")
+                return False
+            if not has_search_indexes(conn):  # another process may have made them meanwhile
+                for name, kind in _KIND_OF.items():  # a partial set left by hand: start again
+                    conn.execute(f"DROP {kind} IF EXISTS {name}")
+                for statement in _statements(_SEARCH_SCHEMA):
+                    conn.execute(statement)
+                for statement in _statements(_BACKFILL):
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as exc:
+        logger.debug("genai-audit: no search indexes in this store: %s", exc)
+        return False
+    return True
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script, split where :func:`sqlite3.complete_statement` says one ends."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
 def _secure_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():
@@ -109,8 +234,13 @@ def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Con
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=30000")
+        # INSERT OR REPLACE deletes the old row; with recursive triggers that delete is refused too
+        conn.execute("PRAGMA recursive_triggers=ON")
         if create:
             conn.executescript(SCHEMA)
+            # a new store gets its search indexes now; an older one from its first forensic reader,
+            # so that indexing what it holds never delays the application's start
+            ensure_search_indexes(conn, only_if_empty=True)
         else:
             conn.execute("SELECT 1 FROM spans LIMIT 1")
     except sqlite3.DatabaseError as exc:
@@ -138,21 +268,23 @@ _INSERT = (
 class SqliteSpanExporter(SpanExporter):
     """Writes finished spans to the embedded store; never raises into the SDK."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, integrity: Sealer | bool = True) -> None:
         self.path = Path(path).expanduser()
         self._conn = connect(self.path)
         self._lock = threading.Lock()
         self._closed = False
         self.exported = 0
         self.failed = 0
+        # tamper evidence (genai_audit.integrity): hashes, ledger and signed checkpoints outside the store
+        self.integrity = sealer_for(sqlite_store_name(self.path), integrity)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        rows: list[tuple[Any, ...]] = []
+        docs: list[tuple[dict[str, Any], int]] = []
         events: list[tuple[str, str, str]] = []
         try:
             for span in spans:
                 doc = span_document(span)
-                rows.append(_row(doc, span.start_time or 0))
+                docs.append((doc, span.start_time or 0))
                 events.extend(
                     (doc["trace_id"], doc["span_id"], json.dumps(e, ensure_ascii=False, default=str))
                     for e in event_documents(span)
@@ -160,6 +292,9 @@ class SqliteSpanExporter(SpanExporter):
             with self._lock:
                 if self._closed:
                     raise StoreError("exporter is shut down")
+                # sealed under the lock (seq order is insertion order) and ledgered before the insert
+                sealed = self.integrity.seal(doc for doc, _ in docs) if self.integrity else []
+                rows = [_row(doc, start) for doc, start in docs]
                 conn = self._conn
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -170,6 +305,8 @@ class SqliteSpanExporter(SpanExporter):
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
+                    if self.integrity:
+                        self.integrity.unstored(sealed)
                     raise
             self.exported += len(rows)
             return SpanExportResult.SUCCESS
@@ -183,9 +320,11 @@ class SqliteSpanExporter(SpanExporter):
             if not self._closed:
                 self._closed = True
                 self._conn.close()
+                if self.integrity:
+                    self.integrity.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        return self.integrity.checkpoint() if self.integrity else True
 
 
 @dataclass(frozen=True)

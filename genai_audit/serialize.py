@@ -38,10 +38,30 @@ def timestamp(ns: int) -> str:
     return f"{base}.{nanos:09d}Z"
 
 
+def _text(value: str) -> str:
+    """The string as valid Unicode: lone surrogates (undecodable input) become U+FFFD, the rest stays."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, (tuple, list)):
+        return [_text(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
 def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Attributes as stored: sequences as lists, text always encodable, so no store refuses a record."""
     if not attributes:
         return {}
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in attributes.items()}
+    return {_text(key): _value(value) for key, value in attributes.items()}
 
 
 def _hex_trace(value: int) -> str:
@@ -67,12 +87,12 @@ def span_document(span: ReadableSpan, *, dataset: str = DATASET, namespace: str 
     }
     if span.parent is not None and span.parent.span_id:
         doc["parent_span_id"] = _hex_span(span.parent.span_id)
-    doc["name"] = span.name
+    doc["name"] = _text(span.name)
     doc["kind"] = _KINDS.get(span.kind, "Unspecified")
     doc["duration"] = max(0, end - start)
     status: dict[str, Any] = {"code": _STATUS.get(span.status.status_code, "Unset")}
     if span.status.description:
-        status["message"] = span.status.description
+        status["message"] = _text(span.status.description)
     doc["status"] = status
     doc["attributes"] = _attrs(span.attributes)
     doc["resource"] = {"attributes": _attrs(span.resource.attributes if span.resource else None)}

@@ -136,3 +136,26 @@ def test_exception_event_stored_without_raw_message_in_stack(stored, fake: FakeP
     assert event["data_stream"]["type"] == "logs"
     assert "alice@example.com" not in event["attributes"]["exception.stacktrace"]
     assert json.dumps(doc["status"]).count("Error") >= 1
+
+
+def test_undecodable_text_is_stored_not_lost(tmp_path: Path) -> None:
+    """Lone surrogates (bytes that were not UTF-8) must not make the store refuse a record."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from genai_audit.store.sqlite import Query, SqliteSpanExporter, connect, read_documents
+
+    path = tmp_path / "s.db"
+    exporter = SqliteSpanExporter(path)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    bad = b"caf\xe9 \xff".decode("utf-8", "surrogateescape")
+    with provider.get_tracer("t").start_as_current_span(f"chat {bad}") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("gen_ai.input.messages", bad)
+        span.set_attribute("list", [bad, "ok"])
+    provider.shutdown()
+    (doc,) = list(read_documents(connect(path, create=False), Query()))
+    assert doc["attributes"]["gen_ai.input.messages"] == "caf\ufffd \ufffd"
+    assert doc["attributes"]["list"] == ["caf\ufffd \ufffd", "ok"]
+    assert doc["name"] == "chat caf\ufffd \ufffd"

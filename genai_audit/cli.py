@@ -44,8 +44,10 @@ def parse_time(text: str) -> int:
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise CLIError(f"bad time {text!r}: use an ISO date such as 2026-11-01 or 2026-11-01T12:00, "
-                           "or a relative age such as 24h or 7d") from None
+            raise CLIError(
+                f"bad time {text!r}: use an ISO date such as 2026-11-01 or 2026-11-01T12:00, "
+                "or a relative age such as 24h or 7d"
+            ) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1_000_000_000)
@@ -151,8 +153,9 @@ def _cell(value: Any, width: int | None) -> str:
     return text
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: Sequence[int | None],
-           right: Sequence[int] = ()) -> str:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, widths: Sequence[int | None], right: Sequence[int] = ()
+) -> str:
     """A plain-text table; cells are cut to their column's maximum width (None: never cut)."""
     cells = [[_cell(value, width) for value, width in zip(row, widths)] for row in rows]
     sizes = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
@@ -202,21 +205,41 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
         failed = status.get("code") == "Error" or a.get(sc.ERROR_TYPE) is not None
         tokens_in, tokens_out = a.get(sc.USAGE_INPUT_TOKENS), a.get(sc.USAGE_OUTPUT_TOKENS)
         cost = a.get(sc.USAGE_COST_USD)
-        rows.append([
-            str(doc.get("@timestamp", ""))[:23].replace("T", " "),
-            a.get(sc.ENDUSER_ID), a.get(sc.SESSION_ID), a.get(sc.AUDIT_FEATURE), a.get(sc.REQUEST_MODEL),
-            f"{int(doc.get('duration') or 0) / 1e6:.0f}",
-            f"{'-' if tokens_in is None else tokens_in}/{'-' if tokens_out is None else tokens_out}",
-            "-" if not isinstance(cost, (int, float)) else f"{cost:.6f}",
-            f"ERROR {a.get(sc.ERROR_TYPE) or ''}".strip() if failed else "ok",
-            _flags_of(doc),
-            f"{doc.get('trace_id')}:{doc.get('span_id')}",
-        ])
-    out.write(_table(
-        ["time (UTC)", "user", "session", "feature", "model", "ms", "tokens", "cost $", "status", "flags",
-         "trace:span"],
-        rows, widths=[None, 20, 24, 20, 24, None, None, None, 28, 40, None], right=(5, 7),
-    ))
+        rows.append(
+            [
+                str(doc.get("@timestamp", ""))[:23].replace("T", " "),
+                a.get(sc.ENDUSER_ID),
+                a.get(sc.SESSION_ID),
+                a.get(sc.AUDIT_FEATURE),
+                a.get(sc.REQUEST_MODEL),
+                f"{int(doc.get('duration') or 0) / 1e6:.0f}",
+                f"{'-' if tokens_in is None else tokens_in}/{'-' if tokens_out is None else tokens_out}",
+                "-" if not isinstance(cost, (int, float)) else f"{cost:.6f}",
+                f"ERROR {a.get(sc.ERROR_TYPE) or ''}".strip() if failed else "ok",
+                _flags_of(doc),
+                f"{doc.get('trace_id')}:{doc.get('span_id')}",
+            ]
+        )
+    out.write(
+        _table(
+            [
+                "time (UTC)",
+                "user",
+                "session",
+                "feature",
+                "model",
+                "ms",
+                "tokens",
+                "cost $",
+                "status",
+                "flags",
+                "trace:span",
+            ],
+            rows,
+            widths=[None, 20, 24, 20, 24, None, None, None, 28, 40, None],
+            right=(5, 7),
+        )
+    )
     out.write(f"{len(docs)} record(s)")
     out.write(" shown; there are more: narrow the query, or use --limit N or --format json\n" if more else "\n")
     return 0
@@ -242,18 +265,42 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
         def ms(value: float | None) -> str:
             return "-" if value is None else f"{value:.1f}"
 
-        return [label, g.calls, g.errors, f"{g.error_rate * 100:.1f}%", ms(g.latency_avg_ms), ms(g.latency_p95_ms),
-                money(g.cost_total_usd if g.cost_calls else None), money(g.cost_avg_usd), money(g.cost_max_usd),
-                f"{g.input_tokens}/{g.output_tokens}",
-                ", ".join(f"{e.type} x{e.count}" for e in g.top_errors)]
+        return [
+            label,
+            g.calls,
+            g.errors,
+            f"{g.error_rate * 100:.1f}%",
+            ms(g.latency_avg_ms),
+            ms(g.latency_p95_ms),
+            money(g.cost_total_usd if g.cost_calls else None),
+            money(g.cost_avg_usd),
+            money(g.cost_max_usd),
+            f"{g.input_tokens}/{g.output_tokens}",
+            ", ".join(f"{e.type} x{e.count}" for e in g.top_errors),
+        ]
 
     rows = [row("(none)" if g.key is None else g.key, g) for g in report.groups]
     rows.append(row("= all", report.total))
-    out.write(_table(
-        [by, "calls", "errors", "err %", "avg ms", "p95 ms", "cost $", "avg $", "max $", "tokens in/out",
-         "top errors"],
-        rows, widths=[32, None, None, None, None, None, None, None, None, None, 60], right=tuple(range(1, 9)),
-    ))
+    out.write(
+        _table(
+            [
+                by,
+                "calls",
+                "errors",
+                "err %",
+                "avg ms",
+                "p95 ms",
+                "cost $",
+                "avg $",
+                "max $",
+                "tokens in/out",
+                "top errors",
+            ],
+            rows,
+            widths=[32, None, None, None, None, None, None, None, None, None, 60],
+            right=tuple(range(1, 9)),
+        )
+    )
     return 0
 
 
@@ -319,8 +366,10 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
             text = render_text(timeline, excerpt_chars=args.excerpt)
     if args.output:
         _write_report(args.output, text)
-        out.write(f"wrote {'documents' if args.json else fmt} of session {args.session} ({len(docs)} calls) "
-                  f"to {args.output}\n")
+        out.write(
+            f"wrote {'documents' if args.json else fmt} of session {args.session} ({len(docs)} calls) "
+            f"to {args.output}\n"
+        )
     else:
         out.write(text)
     return 0
@@ -338,12 +387,211 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     from genai_audit.verify import run
 
     try:
-        report = run(args.store, directory=args.integrity_dir, public_key=args.public_key,
-                     all_streams=args.all_streams)
+        report = run(args.store, directory=args.integrity_dir, public_key=args.public_key, all_streams=args.all_streams)
     except (ConfigError, StoreError) as exc:
         raise CLIError(str(exc)) from None
     out.write(report.as_json() if args.format == "json" else report.as_text())
     return 0 if report.ok else EXIT_FAILURE
+
+
+def _since_until(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    return (parse_time(since) if since else None, parse_time(until) if until else None)
+
+
+def _emit(args: argparse.Namespace, out: TextIO, text: str, what: str) -> None:
+    if getattr(args, "output", None):
+        _write_report(args.output, text)
+        out.write(f"wrote {what} to {args.output}\n")
+    else:
+        out.write(text)
+
+
+def cmd_report_cost(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics import QueryError
+    from genai_audit.forensics.reports import cost_report, month_range, render_cost
+
+    fmt = _choice(args.format, "--format", ("table", "json", "csv"))
+    try:
+        month_range(args.month)
+    except QueryError as exc:
+        raise CLIError(str(exc)) from None
+    with _open_store(args.store) as store, _reported():
+        report = cost_report(store, args.month)
+    _emit(args, out, render_cost(report, fmt), f"the {report.month} cost report ({fmt})")
+    return 0
+
+
+def cmd_report_compliance(args: argparse.Namespace, out: TextIO) -> int:
+    import time
+    from pathlib import Path
+
+    from genai_audit.config import ConfigError
+    from genai_audit.forensics.reports import FRAMEWORKS, Integrity, compliance_report, render_compliance
+    from genai_audit.processors.policy import load_policy
+    from genai_audit.store.sqlite import StoreError
+    from genai_audit.verify import run
+
+    framework = _choice(args.framework, "--framework", FRAMEWORKS)
+    fmt = _choice(args.format, "--format", ("text", "json"))
+    since_ns, until_ns = _since_until(args)
+    try:
+        policy = load_policy()
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+    from genai_audit.forensics.erasure import default_certificate_dir
+
+    erasure = args.erasure_dir or str(default_certificate_dir())
+    with _open_store(args.store) as store, _reported():
+        try:
+            integrity = Integrity.of(run(args.store, directory=args.integrity_dir, public_key=args.public_key))
+        except (ConfigError, StoreError) as exc:
+            integrity = Integrity.failed(str(exc))
+        report = compliance_report(
+            store,
+            framework,
+            policy=policy,
+            integrity=integrity,
+            now_ns=time.time_ns(),
+            since_ns=since_ns,
+            until_ns=until_ns,
+            erasure_dir=Path(erasure).expanduser() if erasure else None,
+        )
+    _emit(args, out, render_compliance(report, fmt), f"the {framework} compliance report ({report.status})")
+    return 0
+
+
+def cmd_anomalies(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics import Filters
+    from genai_audit.forensics.anomalies import find_anomalies, render_table
+
+    fmt = _choice(args.format, "--format", ("table", "json"))
+    since_ns, until_ns = _since_until(args)
+    with _open_store(args.store) as store, _reported():
+        found = find_anomalies(store.documents(Filters(since_ns=since_ns, until_ns=until_ns)))
+    if fmt == "json":
+        out.write("".join(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in found))
+    else:
+        out.write(render_table(found))
+    return 0
+
+
+def cmd_redteam_export(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics import Filters
+    from genai_audit.forensics.redteam import redteam_cases
+
+    since_ns, until_ns = _since_until(args)
+    with _open_store(args.store) as store, _reported():
+        cases = list(redteam_cases(store.documents(Filters(since_ns=since_ns, until_ns=until_ns))))
+    text = "".join(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)
+    _emit(args, out, text, f"{len(cases)} red-team case(s)")
+    return 0
+
+
+def _add_report_commands(sub: Any, store_help: str) -> None:
+    """``report cost``, ``report compliance``, ``anomalies`` and ``redteam export``."""
+    report = sub.add_parser("report", help="monthly cost and compliance reports from the records")
+    kinds = report.add_subparsers(dest="report_kind", required=True)
+    cost = kinds.add_parser("cost", help="billable cost of one month: total, by feature, user and model")
+    cost.add_argument("--month", required=True, metavar="YYYY-MM", help="the calendar month (UTC)")
+    cost.add_argument("--store", help=store_help)
+    cost.add_argument("--format", default="table", help="table (default), json or csv")
+    cost.add_argument("-o", "--output", metavar="FILE", help="write to FILE (created owner-only) instead of stdout")
+    cost.set_defaults(func=cmd_report_cost)
+    compliance = kinds.add_parser("compliance", help="a framework's audit requirements, measured on the records")
+    compliance.add_argument("--framework", required=True, help="gdpr, hipaa, soc2, eu-ai-act or pci")
+    compliance.add_argument("--store", help=store_help)
+    compliance.add_argument("--since", help="period start (ISO time or age such as 30d)")
+    compliance.add_argument("--until", help="period end (ISO time or age)")
+    compliance.add_argument("--format", default="text", help="text (default) or json")
+    compliance.add_argument("--integrity-dir", help="ledgers and checkpoints for the integrity check")
+    compliance.add_argument("--public-key", help="verifier key for the integrity check")
+    compliance.add_argument(
+        "--erasure-dir",
+        help="erasure certificates (default: $GENAI_AUDIT_ERASURE_DIR or <data dir>/genai-audit/erasure-certificates)",
+    )
+    compliance.add_argument("-o", "--output", metavar="FILE", help="write to FILE (created owner-only)")
+    compliance.set_defaults(func=cmd_report_compliance)
+
+    anomalies = sub.add_parser("anomalies", help="latency, token and cost outliers; error and injection bursts")
+    anomalies.add_argument("--store", help=store_help)
+    anomalies.add_argument("--since", help="calls starting at or after (ISO time or age such as 24h)")
+    anomalies.add_argument("--until", help="calls starting before (ISO time or age)")
+    anomalies.add_argument("--format", default="table", help="table (default) or json (JSON lines)")
+    anomalies.set_defaults(func=cmd_anomalies)
+
+    redteam = sub.add_parser("redteam", help="prompts flagged as injection, as a replayable red-team set")
+    actions = redteam.add_subparsers(dest="redteam_action", required=True)
+    export = actions.add_parser("export", help="JSON lines, one flagged prompt (redacted) each")
+    export.add_argument("--store", help=store_help)
+    export.add_argument("--since", help="calls starting at or after (ISO time or age such as 30d)")
+    export.add_argument("--until", help="calls starting before (ISO time or age)")
+    export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (created owner-only) instead of stdout")
+    export.set_defaults(func=cmd_redteam_export)
+
+
+def cmd_retention(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics.retention import apply_retention
+    from genai_audit.ledger import IntegrityError
+
+    fmt = _choice(args.format, "--format", ("text", "json"))
+    now_ns = parse_time(args.now) if args.now else None
+    with _open_store(args.store) as store, _reported():
+        try:
+            report = apply_retention(store, now_ns=now_ns, dry_run=args.dry_run)
+        except (IntegrityError, OSError) as exc:
+            raise CLIError(f"retention stopped: cannot write tombstones: {exc}") from None
+    out.write(report.as_json() if fmt == "json" else report.as_text())
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.config import ConfigError
+    from genai_audit.forensics import QueryError, StoreError
+    from genai_audit.forensics.erasure import erase, subject_for
+    from genai_audit.ledger import IntegrityError
+
+    fmt = _choice(args.format, "--format", ("text", "json"))
+    try:
+        subject = subject_for(user=args.user, value=args.value, entity=args.type, token=args.token)
+    except (ValueError, ConfigError) as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        report = erase(subject, args.store or [None], dry_run=args.dry_run, certificate=args.certificate)
+    except (ConfigError, QueryError, StoreError) as exc:
+        raise CLIError(str(exc)) from None
+    except (IntegrityError, OSError) as exc:
+        raise CLIError(f"erasure stopped: cannot write tombstones: {exc}") from None
+    out.write(json.dumps(report.body(), indent=2) + "\n" if fmt == "json" else report.as_text())
+    failed = any(s.verify.get("ok") is False for s in report.stores)
+    return EXIT_FAILURE if failed else 0
+
+
+def _add_maintenance_commands(sub: Any, store_help: str) -> None:
+    """``retention apply`` and ``erase``: the sanctioned deletions (tombstoned, so verify stays clean)."""
+    retention = sub.add_parser("retention", help="delete records past their classification's retention")
+    actions = retention.add_subparsers(dest="action", required=True)
+    apply = actions.add_parser("apply", help="delete (or with --dry-run, list) expired records, tombstones first")
+    apply.add_argument("--store", help=store_help)
+    apply.add_argument("--dry-run", action="store_true", help="count what would be deleted per class; delete nothing")
+    apply.add_argument("--now", metavar="T", help="judge expiry as of this time (ISO time or age); default: now")
+    apply.add_argument("--format", default="text", help="text (default) or json")
+    apply.set_defaults(func=cmd_retention)
+
+    erase = sub.add_parser("erase", help="GDPR erasure: delete every record of one data subject, with a certificate")
+    erase.add_argument("--user", help="end user id (enduser.id)")
+    erase.add_argument("--value", help="a personal value (with --type): erase every record that mentioned it")
+    erase.add_argument("--type", help="the value's type: EMAIL, PHONE, CREDIT_CARD, US_SSN, IBAN, IP_ADDRESS, ...")
+    erase.add_argument("--token", help="pseudonym token, e.g. [EMAIL:7f3a9c1e04b2]")
+    erase.add_argument("--store", action="append", help=store_help + "; repeat for several stores")
+    erase.add_argument("--dry-run", action="store_true", help="count what would be erased; change nothing")
+    erase.add_argument(
+        "--certificate",
+        metavar="FILE",
+        help="where to write the erasure certificate (default: under the data directory)",
+    )
+    erase.add_argument("--format", default="text", help="text (default) or json")
+    erase.set_defaults(func=cmd_erase)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -375,14 +623,22 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--session", help="session id (session.id)")
     query.add_argument("--feature", help="feature (gen_ai.audit.feature)")
     query.add_argument("--model", help="request model (gen_ai.request.model)")
-    query.add_argument("--error", nargs="?", const="", metavar="PATTERN",
-                       help="failed calls only; with PATTERN, those whose error type, status or exception message "
-                            "matches it (case-insensitive, RE2 syntax; a word matches as a substring)")
+    query.add_argument(
+        "--error",
+        nargs="?",
+        const="",
+        metavar="PATTERN",
+        help="failed calls only; with PATTERN, those whose error type, status or exception message "
+        "matches it (case-insensitive, RE2 syntax; a word matches as a substring)",
+    )
     query.add_argument("--error-type", help="failed calls with exactly this error.type")
     query.add_argument("--trace", help="trace id")
     query.add_argument("--correlation", help="correlation id (gen_ai.audit.request_id, e.g. the X-Request-ID)")
-    query.add_argument("--text", metavar="WORDS",
-                       help='words (and "quoted phrases") that must all occur in the redacted prompts or response')
+    query.add_argument(
+        "--text",
+        metavar="WORDS",
+        help='words (and "quoted phrases") that must all occur in the redacted prompts or response',
+    )
     query.add_argument("--token", help="pseudonym token, e.g. [EMAIL:7f3a9c1e04b2]: every call that mentioned it")
     query.add_argument("--since", help="calls starting at or after (ISO time or age such as 24h)")
     query.add_argument("--until", help="calls starting before (ISO time or age)")
@@ -405,8 +661,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="forensic timeline of one session")
     replay.add_argument("session")
     replay.add_argument("--store", help=store_help)
-    replay.add_argument("--format", default="text",
-                        help="text (default, for the terminal), json (the timeline) or html (a self-contained report)")
+    replay.add_argument(
+        "--format",
+        default="text",
+        help="text (default, for the terminal), json (the timeline) or html (a self-contained report)",
+    )
     replay.add_argument("-o", "--output", metavar="FILE", help="write to FILE (created owner-only) instead of stdout")
     replay.add_argument("--json", action="store_true", help="the session's stored documents with their events")
     replay.add_argument("--excerpt", type=int, default=200, help="characters of each prompt/response to show (text)")
@@ -418,13 +677,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check stored records against their signed integrity ledgers")
     verify.add_argument("--store", help="SQLite file or Elasticsearch URL (default: $GENAI_AUDIT_STORE)")
-    verify.add_argument("--integrity-dir", help="ledgers and checkpoints (default: $GENAI_AUDIT_INTEGRITY_DIR "
-                                                "or the user data directory)")
+    verify.add_argument(
+        "--integrity-dir",
+        help="ledgers and checkpoints (default: $GENAI_AUDIT_INTEGRITY_DIR or the user data directory)",
+    )
     verify.add_argument("--public-key", help="verifier key (.vkey line or PEM file); default: the local signing key's")
-    verify.add_argument("--all-streams", action="store_true",
-                        help="expect every stream in the integrity directory in this store (e.g. a copy)")
+    verify.add_argument(
+        "--all-streams",
+        action="store_true",
+        help="expect every stream in the integrity directory in this store (e.g. a copy)",
+    )
     verify.add_argument("--format", choices=("text", "json"), default="text")
     verify.set_defaults(func=cmd_verify)
+    _add_report_commands(sub, store_help)
+    _add_maintenance_commands(sub, store_help)
     return parser
 
 

@@ -119,6 +119,7 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
         deliver,
         on_refused=lambda docs: sealer.unstored(entries_of(d.source for d in docs if d.index.startswith("traces-"))),
         on_flushed=sealer.checkpoint,
+        on_shutdown=exporter.shutdown,
     )
 
 

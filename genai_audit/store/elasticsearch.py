@@ -567,6 +567,28 @@ class _Round:
     error: str | None = None
 
 
+def _is_tls(exc: BaseException) -> bool:
+    return type(exc).__name__ == "TlsError" or "CERTIFICATE_VERIFY_FAILED" in transport_reason(exc)
+
+
+def transport_reason(exc: BaseException) -> str:
+    """The underlying cause of a transport failure (``certificate verify failed: ...``, ``Connection refused``)."""
+    causes: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for error in getattr(current, "errors", ()) or ():
+            if isinstance(error, BaseException) and str(error) not in causes:
+                causes.append(str(error))
+        text = str(getattr(current, "message", "") or current)
+        if text and text not in causes:
+            causes.append(text)
+        current = current.__cause__ or current.__context__
+    detail = "; ".join(c for c in causes[1:] if c) or ""
+    return f"{type(exc).__name__}: {causes[0] if causes else exc}" + (f" ({detail})" if detail else "")
+
+
 def _error_of(exc: ApiError) -> tuple[str, str]:
     body = exc.body
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
@@ -629,6 +651,7 @@ class ElasticsearchSpanExporter(SpanExporter):
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._templates_ready = not manage_templates
+        self._template_retryable = True
         self.exported = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -708,14 +731,17 @@ class ElasticsearchSpanExporter(SpanExporter):
         """Templates in place before the first write; a retryable failure is returned as text."""
         if self._templates_ready:
             return None
+        self._template_retryable = True
         try:
             self.install_templates()
         except ApiError as exc:
             status = exc.meta.status
             error_type, _reason = _error_of(exc)
-            if status in _RETRYABLE_STATUS:
-                return f"installing index templates: HTTP {status} {error_type}"
-            # e.g. 403: these credentials may write but not manage templates (an operator installed them)
+            if status in _RETRYABLE_STATUS or status != 403:
+                # 401 and others are not settled (credentials may start working): try again next time
+                self._template_retryable = status in _RETRYABLE_STATUS
+                return f"installing index templates: HTTP {status} {error_type}" + _HINTS.get(error_type, "")
+            # 403: these credentials may write but not manage templates (an operator installed them)
             logger.warning(
                 "genai-audit: index templates not installed on %s (HTTP %s %s%s); writing anyway",
                 self.settings.describe(),
@@ -725,7 +751,8 @@ class ElasticsearchSpanExporter(SpanExporter):
             )
             self._templates_ready = True
         except TransportError as exc:
-            return f"installing index templates: {type(exc).__name__}: {exc}"
+            self._template_retryable = not _is_tls(exc)
+            return f"installing index templates: {transport_reason(exc)}"
         return None
 
     # -- delivery --------------------------------------------------------------------------
@@ -763,7 +790,11 @@ class ElasticsearchSpanExporter(SpanExporter):
                 current = _Round()
                 template_error = self._ensure_templates()
                 if template_error is not None:
-                    current.retry, current.error = pending, template_error
+                    if self._template_retryable:
+                        current.retry = pending
+                    else:  # credentials or certificates: not fixed by trying again now
+                        current.hold = pending
+                    current.error = template_error
                 else:
                     for chunk in self._chunks(pending):
                         self._send(chunk, current)
@@ -846,8 +877,11 @@ class ElasticsearchSpanExporter(SpanExporter):
                 into.error = f"HTTP {status} {error_type}" + _HINTS.get(error_type, "")
             return
         except TransportError as exc:  # connection refused or reset, timeout, TLS, unreadable answer
-            into.retry.extend(chunk)
-            into.error = f"{type(exc).__name__}: {exc}"
+            if _is_tls(exc):  # a certificate problem does not go away by trying again
+                into.hold.extend(chunk)
+            else:
+                into.retry.extend(chunk)
+            into.error = transport_reason(exc)
             return
         items = response.body.get("items") if isinstance(response.body, dict) else None
         if not isinstance(items, list) or len(items) != len(chunk):

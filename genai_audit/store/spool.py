@@ -39,6 +39,7 @@ logger = logging.getLogger("genai_audit.spool")
 
 DEFAULT_QUOTA_BYTES = 1 << 30  # 1 GiB
 DEFAULT_MAX_QUEUE = 100_000
+COMPACT_INTERVAL = 30.0  # seconds between returning the space of delivered records
 WARN_FRACTION = 0.8
 
 
@@ -162,8 +163,14 @@ class Spool:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def pending(self) -> int:
+        """How many records wait (counts the table: for reports, not for loops)."""
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+
+    def has_pending(self) -> bool:
+        """Whether any record waits (one primary-key probe)."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM spool LIMIT 1").fetchone() is not None
 
     def close(self) -> None:
         with self._lock:
@@ -216,10 +223,13 @@ class SpoolingSpanProcessor(SpanProcessor):
         retry_max: float = 30.0,
         on_refused: Callable[[list[Document]], None] | None = None,
         on_flushed: Callable[[], Any] | None = None,
+        on_shutdown: Callable[[], Any] | None = None,
     ) -> None:
         self.spool = spool
         self.on_refused = on_refused
         self.on_flushed = on_flushed
+        self.on_shutdown = on_shutdown
+        self._shut = False
         self.to_documents = to_documents
         self.deliver = deliver
         self.max_queue = max_queue
@@ -351,6 +361,7 @@ class SpoolingSpanProcessor(SpanProcessor):
 
     def _send_loop(self) -> None:
         failures = 0
+        last_compact = 0.0
         while True:
             try:
                 batch = self.spool.head(self.batch_size)
@@ -388,8 +399,10 @@ class SpoolingSpanProcessor(SpanProcessor):
                 if failures:
                     logger.info("genai-audit: delivery from the spool resumed")
                 failures = 0
-                if self.spool.pending() == 0:
+                now = time.monotonic()
+                if now - last_compact > COMPACT_INTERVAL and not self.spool.has_pending():
                     self.spool.compact()
+                    last_compact = now
 
     # -- flushing ----------------------------------------------------------------------------
     def _wait_spooled(self, deadline: float) -> bool:
@@ -410,28 +423,42 @@ class SpoolingSpanProcessor(SpanProcessor):
         return done
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Spool everything, then wait for delivery; True when the spool is empty."""
+        """Spool everything, then wait for delivery; True when the spool is empty.
+
+        Returns False at the deadline, or once two delivery rounds have failed
+        during the flush (the records stay spooled and the sender keeps its
+        backoff, so a flush never turns into a burst of retries).
+        """
         deadline = time.monotonic() + timeout_millis / 1000
         if not self._wait_spooled(deadline):
             return False
         self._flushed()
-        self._send_wake.set()
-        while self.spool.pending():
-            if time.monotonic() >= deadline:
+        failed_before = self.stats.failed_sends
+        self._send_wake.set()  # once: a sender waiting out a backoff tries now
+        while self.spool.has_pending():
+            if time.monotonic() >= deadline or self.stats.failed_sends > failed_before + 1:
                 return False
-            self._send_wake.set()
-            time.sleep(0.02)
+            time.sleep(0.05)
         return True
 
     def shutdown(self, timeout_millis: int = 10000) -> None:
-        """Spool what is queued, try to deliver within the timeout; the rest stays spooled for the next start."""
-        if os.getpid() != self._pid:
+        """Spool what is queued, try to deliver within the timeout; the rest stays spooled for the next start.
+
+        Calling it again does nothing.
+        """
+        if os.getpid() != self._pid or self._shut:
             return
+        self._shut = True
         self.force_flush(timeout_millis)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         self._send_wake.set()
+        if self.on_shutdown is not None:  # interrupts a delivery that is waiting out its own retries
+            try:
+                self.on_shutdown()
+            except Exception:
+                logger.debug("spool target shutdown failed", exc_info=True)
         for thread in self._threads:
             thread.join(timeout=max(1.0, timeout_millis / 1000))
         self._flushed()

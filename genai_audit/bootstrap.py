@@ -85,11 +85,12 @@ def store_exporter(settings: Settings) -> SpanExporter:
 def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProcessor:
     """Elasticsearch behind the durable spool: accepted spans survive outages, crashes and restarts."""
     import hashlib
+    import json
     import os
 
     from genai_audit.config import parse_int, spool_dir
     from genai_audit.integrity import Sealer, elasticsearch_store_name, entries_of
-    from genai_audit.store.elasticsearch import AuditDocument, ElasticsearchSpanExporter, span_documents
+    from genai_audit.store.elasticsearch import AuditDocument, ElasticsearchSpanExporter, RawJson, span_documents
     from genai_audit.store.spool import Spool, SpooledDocument, SpoolError, SpoolingSpanProcessor
 
     env = os.environ if env is None else env
@@ -105,8 +106,11 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
     sealer = Sealer.from_env(elasticsearch_store_name(namespace), env)
 
     def deliver(docs: list[SpooledDocument]) -> Any:
-        report = exporter.export_documents(AuditDocument(d.index, d.id, d.source) for d in docs)
-        rejected = [r.document.source for r in report.dead_lettered if r.document.index.startswith("traces-")]
+        # the spooled JSON goes to the bulk request as it is: no decoding and encoding again
+        report = exporter.export_documents(AuditDocument(d.index, d.id, RawJson(d.source)) for d in docs)
+        rejected = [
+            json.loads(str(r.document.source)) for r in report.dead_lettered if r.document.index.startswith("traces-")
+        ]
         sealer.unstored(entries_of(rejected))  # kept in the dead-letter file, never in the store
         return report
 
@@ -120,6 +124,7 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
         on_refused=lambda docs: sealer.unstored(entries_of(d.source for d in docs if d.index.startswith("traces-"))),
         on_flushed=sealer.checkpoint,
         on_shutdown=exporter.shutdown,
+        raw_bodies=True,
     )
 
 

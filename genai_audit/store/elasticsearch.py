@@ -481,13 +481,25 @@ def _untraced(client: Elasticsearch) -> Elasticsearch:
 # --- documents and delivery ------------------------------------------------------------------
 
 
+class RawJson(str):
+    """A document already serialized as JSON (as the spool keeps it): sent as it is, never re-encoded."""
+
+    def parsed(self) -> Any:
+        return json.loads(self)
+
+
+def _source_of(document: AuditDocument) -> Any:
+    source = document.source
+    return source.parsed() if isinstance(source, RawJson) else source
+
+
 @dataclass(frozen=True)
 class AuditDocument:
-    """One document bound for a data stream, with its deterministic id."""
+    """One document bound for a data stream, with its deterministic id (``source``: a mapping, or RawJson)."""
 
     index: str
     id: str
-    source: Mapping[str, Any]
+    source: Mapping[str, Any] | RawJson
 
 
 def span_documents(spans: Iterable[ReadableSpan], namespace: str = "default") -> Iterator[AuditDocument]:
@@ -679,7 +691,7 @@ class ElasticsearchSpanExporter(SpanExporter):
             report = self.export_documents(documents)
             if self.integrity:  # sealed but not in the store: undelivered (dropped by the SDK) or dead-lettered
                 lost = [*report.undelivered, *(rejection.document for rejection in report.dead_lettered)]
-                self.integrity.unstored(entries_of(d.source for d in lost if d.index.startswith("traces-")))
+                self.integrity.unstored(entries_of(_source_of(d) for d in lost if d.index.startswith("traces-")))
         except Exception:
             with self._lock:
                 self.failed_batches += 1
@@ -765,7 +777,10 @@ class ElasticsearchSpanExporter(SpanExporter):
             rejected: list[Rejection] = []
             for document in documents:
                 try:
-                    size = len(json.dumps(document.source, ensure_ascii=False, separators=(",", ":")).encode())
+                    if isinstance(document.source, RawJson):
+                        size = len(document.source.encode("utf-8", "surrogatepass"))
+                    else:
+                        size = len(json.dumps(document.source, ensure_ascii=False, separators=(",", ":")).encode())
                 except (TypeError, ValueError) as exc:
                     rejected.append(Rejection(document, 400, "serialization_error", str(exc)))
                     continue
@@ -851,13 +866,13 @@ class ElasticsearchSpanExporter(SpanExporter):
             yield chunk
 
     def _send(self, chunk: list[_Sized], into: _Round) -> None:
-        operations: list[Mapping[str, Any]] = []
+        operations: list[Mapping[str, Any] | str] = []
         for item in chunk:
             operations.append({"create": {"_index": item.document.index, "_id": item.document.id}})
             operations.append(item.document.source)
         try:
             with suppress_instrumentation():
-                response = self.client.bulk(operations=operations)
+                response = self.client.bulk(operations=operations)  # type: ignore[arg-type]  # JSON text passes through
         except ApiError as exc:
             status = exc.meta.status
             error_type, reason = _error_of(exc)
@@ -920,7 +935,7 @@ class ElasticsearchSpanExporter(SpanExporter):
                     "id": r.document.id,
                     "status": r.status,
                     "error": {"type": r.error_type, "reason": r.reason},
-                    "document": r.document.source,
+                    "document": _source_of(r.document),
                 },
                 ensure_ascii=False,
                 separators=(",", ":"),

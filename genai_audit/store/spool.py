@@ -140,15 +140,21 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot write the spool {self.path}: {exc}") from None
 
-    def head(self, limit: int) -> list[SpooledDocument]:
+    def head(self, limit: int, *, raw: bool = False) -> list[SpooledDocument]:
+        """The oldest records; ``raw`` leaves each body as the JSON text it was stored as."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT seq, idx, doc_id, body FROM spool ORDER BY seq LIMIT ?", (limit,)
             ).fetchall()
+        if raw:
+            return [SpooledDocument(seq, index, doc_id, body) for seq, index, doc_id, body in rows]
         return [SpooledDocument(seq, index, doc_id, json.loads(body)) for seq, index, doc_id, body in rows]
 
     def remove(self, seqs: Iterable[int]) -> None:
+        """Forget delivered records. Not synced: a removal lost to a power cut only resends a record
+        the store already has (its writes are idempotent)."""
         with self._lock:
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany("DELETE FROM spool WHERE seq = ?", [(s,) for s in seqs])
@@ -156,6 +162,8 @@ class Spool:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._conn.execute("PRAGMA synchronous=FULL")
 
     def compact(self) -> None:
         with self._lock:
@@ -224,11 +232,13 @@ class SpoolingSpanProcessor(SpanProcessor):
         on_refused: Callable[[list[Document]], None] | None = None,
         on_flushed: Callable[[], Any] | None = None,
         on_shutdown: Callable[[], Any] | None = None,
+        raw_bodies: bool = False,
     ) -> None:
         self.spool = spool
         self.on_refused = on_refused
         self.on_flushed = on_flushed
         self.on_shutdown = on_shutdown
+        self.raw_bodies = raw_bodies
         self._shut = False
         self.to_documents = to_documents
         self.deliver = deliver
@@ -364,7 +374,7 @@ class SpoolingSpanProcessor(SpanProcessor):
         last_compact = 0.0
         while True:
             try:
-                batch = self.spool.head(self.batch_size)
+                batch = self.spool.head(self.batch_size, raw=self.raw_bodies)
             except Exception:
                 logger.error("genai-audit: cannot read the spool", exc_info=True)
                 batch = []

@@ -496,6 +496,7 @@ def _add_report_commands(sub: Any, store_help: str) -> None:
     cost.add_argument("--month", required=True, metavar="YYYY-MM", help="the calendar month (UTC)")
     cost.add_argument("--store", help=store_help)
     cost.add_argument("--format", default="table", help="table (default), json or csv")
+    cost.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     cost.add_argument("-o", "--output", metavar="FILE", help="write to FILE (created owner-only) instead of stdout")
     cost.set_defaults(func=cmd_report_cost)
     compliance = kinds.add_parser("compliance", help="a framework's audit requirements, measured on the records")
@@ -504,6 +505,7 @@ def _add_report_commands(sub: Any, store_help: str) -> None:
     compliance.add_argument("--since", help="period start (ISO time or age such as 30d)")
     compliance.add_argument("--until", help="period end (ISO time or age)")
     compliance.add_argument("--format", default="text", help="text (default) or json")
+    compliance.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     compliance.add_argument("--integrity-dir", help="ledgers and checkpoints for the integrity check")
     compliance.add_argument("--public-key", help="verifier key for the integrity check")
     compliance.add_argument(
@@ -518,6 +520,7 @@ def _add_report_commands(sub: Any, store_help: str) -> None:
     anomalies.add_argument("--since", help="calls starting at or after (ISO time or age such as 24h)")
     anomalies.add_argument("--until", help="calls starting before (ISO time or age)")
     anomalies.add_argument("--format", default="table", help="table (default) or json (JSON lines)")
+    anomalies.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     anomalies.set_defaults(func=cmd_anomalies)
 
     redteam = sub.add_parser("redteam", help="prompts flagged as injection, as a replayable red-team set")
@@ -576,6 +579,7 @@ def _add_maintenance_commands(sub: Any, store_help: str) -> None:
     apply.add_argument("--dry-run", action="store_true", help="count what would be deleted per class; delete nothing")
     apply.add_argument("--now", metavar="T", help="judge expiry as of this time (ISO time or age); default: now")
     apply.add_argument("--format", default="text", help="text (default) or json")
+    apply.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     apply.set_defaults(func=cmd_retention)
 
     erase = sub.add_parser("erase", help="GDPR erasure: delete every record of one data subject, with a certificate")
@@ -591,6 +595,7 @@ def _add_maintenance_commands(sub: Any, store_help: str) -> None:
         help="where to write the erasure certificate (default: under the data directory)",
     )
     erase.add_argument("--format", default="text", help="text (default) or json")
+    erase.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     erase.set_defaults(func=cmd_erase)
 
 
@@ -645,6 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", help="at most this many calls")
     query.add_argument("--newest", action="store_true", help="newest first (default: oldest first)")
     query.add_argument("--format", default="table", help="table (default) or json (JSON lines, one document each)")
+    query.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     query.set_defaults(func=cmd_query)
 
     stats = sub.add_parser("stats", help="calls, latency, error rate, cost and top errors per feature/user/model")
@@ -656,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--feature", help="only this feature")
     stats.add_argument("--model", help="only this request model")
     stats.add_argument("--format", default="table", help="table (default) or json")
+    stats.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     stats.set_defaults(func=cmd_stats)
 
     replay = sub.add_parser("replay", help="forensic timeline of one session")
@@ -688,6 +695,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="expect every stream in the integrity directory in this store (e.g. a copy)",
     )
     verify.add_argument("--format", choices=("text", "json"), default="text")
+    verify.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
     verify.set_defaults(func=cmd_verify)
     _add_report_commands(sub, store_help)
     _add_maintenance_commands(sub, store_help)

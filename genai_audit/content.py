@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
@@ -25,7 +26,33 @@ SHORT_NAMES = {
 }
 
 
+def _make_encoder() -> Callable[[Any, int], Sequence[str]] | None:
+    """The C JSON encoder with ``to_json``'s options, made once (None where it is not available).
+
+    It keeps no state between calls (no circular-reference markers: content is a
+    tree, and a cycle still fails, with ``RecursionError``), so one serves all threads.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    encode_str = getattr(json.encoder, "c_encode_basestring", None)
+    if make is None or encode_str is None:
+        return None
+    sample = {"a": [1, 2.5, None, True, "é\n\u2028"], "b": {"c": "x"}}
+    try:
+        encoder: Callable[[Any, int], Sequence[str]] = make(None, str, encode_str, None, ":", ",", False, False, True)
+        if "".join(encoder(sample, 0)) != json.dumps(sample, ensure_ascii=False, separators=(",", ":")):
+            return None
+    except Exception:  # noqa: BLE001 - an interpreter whose encoder differs uses json.dumps
+        return None
+    return encoder
+
+
+_ENCODER = _make_encoder()
+
+
 def to_json(value: Any) -> str:
+    """Compact JSON, non-ASCII kept, unknown objects as ``str()``: ``json.dumps`` with those options."""
+    if _ENCODER is not None:
+        return "".join(_ENCODER(value, 0))
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 

@@ -4,7 +4,7 @@ Two error boundaries, everywhere:
 
 * the client's own exceptions are recorded on the span and re-raised untouched;
 * exceptions raised by *our* code are logged at debug level, counted, and never
-  reach the application (:func:`guarded`).
+  reach the application (:func:`swallowed`, :func:`guarded`).
 """
 
 from __future__ import annotations
@@ -42,16 +42,21 @@ def internal_errors() -> int:
     return _internal_errors
 
 
+def swallowed(what: str) -> None:
+    """Count and log (at debug) the exception of ours being handled; call it from an ``except`` block."""
+    global _internal_errors
+    with _errors_lock:
+        _internal_errors += 1
+    logger.debug("genai-audit: %s failed; the application is unaffected", what, exc_info=True)
+
+
 @contextmanager
 def guarded(what: str) -> Iterator[None]:
     """Run our own code; log and swallow anything it raises."""
-    global _internal_errors
     try:
         yield
-    except Exception:
-        with _errors_lock:
-            _internal_errors += 1
-        logger.debug("genai-audit: %s failed; the application is unaffected", what, exc_info=True)
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed(what)
 
 
 _IN_CALL = otel_context.create_key("genai_audit.in_llm_call")
@@ -103,7 +108,10 @@ class Telemetry:
             meter, sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration", sc.DURATION_BUCKETS
         )
         self.time_to_first_chunk = _histogram(
-            meter, sc.METRIC_TIME_TO_FIRST_CHUNK, "s", "Time to receive the first chunk of a stream",
+            meter,
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            "s",
+            "Time to receive the first chunk of a stream",
             sc.DURATION_BUCKETS,
         )
 
@@ -116,6 +124,10 @@ _METRIC_KEYS = (
     sc.SERVER_ADDRESS,
     sc.SERVER_PORT,
 )
+_TOKEN_TYPES = ((sc.USAGE_INPUT_TOKENS, "input"), (sc.USAGE_OUTPUT_TOKENS, "output"))
+
+
+_MISSING = object()
 
 
 class LLMCall:
@@ -126,6 +138,18 @@ class LLMCall:
     span still ends exactly once.
     """
 
+    __slots__ = (
+        "_initial",
+        "_once",
+        "accumulator",
+        "attributes",
+        "content",
+        "first_chunk_at",
+        "span",
+        "started",
+        "telemetry",
+    )
+
     def __init__(
         self,
         telemetry: Telemetry,
@@ -133,18 +157,29 @@ class LLMCall:
         start_attributes: Mapping[str, AttributeValue],
         content: Mapping[str, Any],
     ) -> None:
+        """Start the span. A ``dict`` given as ``start_attributes`` or ``content`` becomes the call's own."""
         self.telemetry = telemetry
-        attributes = dict(start_attributes)
-        attributes.update(audit_context.current())
+        attributes = start_attributes if type(start_attributes) is dict else dict(start_attributes)
+        audit = audit_context.current()
+        if audit:
+            attributes.update(audit)
         model = attributes.get(sc.REQUEST_MODEL)
         name = f"{operation} {model}" if model else operation
         self.span: Span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         self.attributes: dict[str, AttributeValue] = attributes
-        self.content: dict[str, Any] = dict(content) if telemetry.settings.capture_content else {}
+        # what the span already holds: only what differs from it is set again at the end
+        self._initial = attributes.copy()
+        if telemetry.settings.capture_content:
+            self.content: dict[str, Any] = content if type(content) is dict else dict(content)
+        else:
+            self.content = {}
+        #: the stream accumulator, for a call that returned a stream
+        self.accumulator: Any = None
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None
-        self._ended = False
-        self._lock = threading.Lock()
+        # end() takes the one item: list.pop is atomic, so exactly one caller gets it,
+        # whatever thread, finalizer or signal handler it runs in
+        self._once = [True]
 
     # -- used by extractors ------------------------------------------------------
     def set(self, key: str, value: AttributeValue | None) -> None:
@@ -159,53 +194,82 @@ class LLMCall:
         if self.first_chunk_at is None:
             self.first_chunk_at = time.perf_counter()
 
-    @contextmanager
-    def current(self) -> Iterator[None]:
-        """Make the span current while the client runs (HTTP spans become children)."""
-        ctx = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(self.span))
-        token = otel_context.attach(ctx)
+    def attach(self) -> object | None:
+        """Make the span current while the client runs (HTTP spans become children).
+
+        Returns the token for :meth:`detach`, or None when that failed.
+        """
         try:
-            yield
-        finally:
-            otel_context.detach(token)
+            return otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(self.span)))
+        except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+            swallowed("making the span current")
+            return None
+
+    @staticmethod
+    def detach(token: object | None) -> None:
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]  # the token attach() returned
 
     # -- ending --------------------------------------------------------------------
-    def end(self, error: BaseException | None = None) -> None:
-        with self._lock:
-            if self._ended:
-                return
-            self._ended = True
+    def end(self, error: BaseException | None = None, completed: bool = False) -> None:
+        """End the span, once; ``completed`` says whether a stream was read to its end."""
         try:
-            with guarded("finishing span"):
+            self._once.pop()
+        except IndexError:  # ended already
+            return
+        try:
+            accumulator = self.accumulator
+            if accumulator is not None:
+                try:
+                    self.attributes[sc.AUDIT_STREAM_COMPLETED] = completed
+                    accumulator.finish(self)
+                except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+                    swallowed("finishing stream")
+            try:
                 self._finish(error)
+            except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+                swallowed("finishing span")
         finally:
-            self.span.end()
+            try:
+                self.span.end()
+            except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+                swallowed("ending span")
 
     def _finish(self, error: BaseException | None) -> None:
         elapsed = time.perf_counter() - self.started
-        record = AuditRecord(attributes=self.attributes, content=self.content)
+        attributes = self.attributes
+        telemetry = self.telemetry
+        settings = telemetry.settings
+        record = AuditRecord(attributes=attributes, content=self.content)
         if error is not None:
-            error_type = type(error).__qualname__
-            self.attributes[sc.ERROR_TYPE] = error_type
+            attributes[sc.ERROR_TYPE] = type(error).__qualname__
             status_code = getattr(error, "status_code", None)
             if isinstance(status_code, int):
-                self.attributes["http.response.status_code"] = status_code
+                attributes["http.response.status_code"] = status_code
             record.content["exception.message"] = str(error)
         if self.first_chunk_at is not None:
-            self.attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_at - self.started
+            attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_at - self.started
         try:
-            self.telemetry.chain(record)
+            telemetry.chain(record)
         except Exception:  # the chain itself broke, not one of its steps: fail closed all the same
             logger.warning("genai-audit: processing chain failed; content withheld", exc_info=True)
             record.content = dict.fromkeys(record.content, WITHHELD)
             record.failures.append("processing chain")
         message = record.content.pop("exception.message", None) if error is not None else None
         if record.failures:
-            self.attributes[sc.AUDIT_PROCESSING_FAILED] = record.failures
-        self.attributes[sc.AUDIT_CONTENT_CAPTURED] = self.telemetry.settings.capture_content
-        with guarded("content attributes"):
-            self.span.set_attributes(content_attributes(record.content, self.telemetry.settings.max_content_chars))
-        self.span.set_attributes(self.attributes)
+            attributes[sc.AUDIT_PROCESSING_FAILED] = record.failures
+        attributes[sc.AUDIT_CONTENT_CAPTURED] = settings.capture_content
+        initial = self._initial
+        final: dict[str, AttributeValue] = {}
+        if record.content:
+            try:
+                final = content_attributes(record.content, settings.max_content_chars)
+            except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+                swallowed("content attributes")
+        for key, value in attributes.items():
+            if initial.get(key, _MISSING) is not value:
+                final[key] = value
+        self.span.set_attributes(final)
         if error is not None:
             self._record_error(error, message)
         self._record_metrics(elapsed, error)
@@ -218,21 +282,25 @@ class LLMCall:
         stack = "".join(traceback.format_tb(error.__traceback__)) + f"{type(error).__module__}.{error_type}"
         self.span.add_event(
             "exception",
-            {"exception.type": f"{type(error).__module__}.{error_type}", "exception.message": text,
-             "exception.stacktrace": stack},
+            {
+                "exception.type": f"{type(error).__module__}.{error_type}",
+                "exception.message": text,
+                "exception.stacktrace": stack,
+            },
         )
         self.span.set_status(Status(StatusCode.ERROR, text))
 
     def _record_metrics(self, elapsed: float, error: BaseException | None) -> None:
-        attrs = {key: self.attributes[key] for key in _METRIC_KEYS if key in self.attributes}
+        attributes = self.attributes
+        attrs = {key: attributes[key] for key in _METRIC_KEYS if key in attributes}
         if error is not None:
             attrs[sc.ERROR_TYPE] = type(error).__qualname__
         telemetry = self.telemetry
         telemetry.duration.record(elapsed, attrs)
         if self.first_chunk_at is not None:
             telemetry.time_to_first_chunk.record(self.first_chunk_at - self.started, attrs)
-        for key, token_type in ((sc.USAGE_INPUT_TOKENS, "input"), (sc.USAGE_OUTPUT_TOKENS, "output")):
-            value = self.attributes.get(key)
+        for key, token_type in _TOKEN_TYPES:
+            value = attributes.get(key)
             if isinstance(value, int):
                 telemetry.token_usage.record(value, {**attrs, sc.TOKEN_TYPE: token_type})
 
@@ -247,6 +315,8 @@ def start_call(
     content: Mapping[str, Any],
 ) -> LLMCall | None:
     """Start a call's span, or return None (and log) if our code fails."""
-    with guarded("starting span"):
+    try:
         return LLMCall(telemetry, operation, attributes, content)
-    return None
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed("starting span")
+        return None

@@ -5,6 +5,10 @@ left through ``with``/``async with``, or dropped and garbage-collected
 half-read. Each path calls :meth:`LLMCall.end`, which is idempotent; the
 garbage-collection path is a ``weakref.finalize`` that holds the call, never
 the stream. The application's own exception always propagates unchanged.
+
+Each chunk costs one call into the accumulator inside one ``try``; the
+accumulator keeps what the chunk says, and the attributes and content are
+built once, when the span ends.
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ from typing import Any, Protocol
 
 import wrapt
 
-from genai_audit import semconv as sc
-from genai_audit.instrumentation._core import LLMCall, guarded
+from genai_audit.instrumentation._core import LLMCall, swallowed
 
 
 class Accumulator(Protocol):
@@ -42,41 +45,50 @@ class NullAccumulator:
 Hider = Callable[[Any], bool]
 
 
-def _finish(call: LLMCall, acc: Accumulator, error: BaseException | None, completed: bool) -> None:
-    with guarded("finishing stream"):
-        call.set(sc.AUDIT_STREAM_COMPLETED, completed)
-        acc.finish(call)
-    with guarded("ending stream span"):
-        call.end(error)
-
-
 class _StreamBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only in wrapt's stubs
     def __init__(self, wrapped: Any, call: LLMCall, acc: Accumulator, hide: Hider | None = None) -> None:
         super().__init__(wrapped)
         self._self_call = call
-        self._self_acc = acc
+        self._self_feed = acc.feed
         self._self_hide = hide
-        self._self_finalizer = weakref.finalize(self, _finish, call, acc, None, False)
+        self._self_waiting = True  # for the first chunk
+        call.accumulator = acc
+        self._self_finalizer = weakref.finalize(self, call.end)
+
+    def _self_use(self, wrapped: Any, acc: Accumulator) -> None:
+        """Point a proxy built before the request at the stream the request returned."""
+        self._self_call.accumulator = acc
+        self._self_feed = acc.feed
+        self.__wrapped__ = wrapped
+
+    def _self_discard(self) -> None:
+        """Forget a proxy that is not used: its finalizer must not end the span."""
+        try:
+            self._self_finalizer.detach()
+            self._self_call.accumulator = None
+        except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+            swallowed("discarding stream proxy")
 
     def _self_done(self, error: BaseException | None, completed: bool) -> None:
-        self._self_finalizer.detach()
-        _finish(self._self_call, self._self_acc, error, completed)
-
-    def _self_feed(self, chunk: Any) -> bool:
-        """Record one chunk; True when the application must not see it.
-
-        Hiding is decided apart from recording, so a failure while recording can
-        never let a chunk we asked for reach the application.
-        """
-        with guarded("timing stream chunk"):
-            self._self_call.mark_first_chunk()
-        with guarded("reading stream chunk"):
-            self._self_acc.feed(chunk)
-        if self._self_hide is None:
-            return False
         try:
-            return self._self_hide(chunk)
-        except Exception:  # noqa: BLE001 - a chunk we cannot judge is shown
+            self._self_finalizer.detach()
+            self._self_call.end(error, completed)
+        except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+            swallowed("ending stream span")
+
+    def _self_first(self) -> None:
+        self._self_waiting = False
+        try:
+            self._self_call.mark_first_chunk()
+        except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+            swallowed("timing stream chunk")
+
+    def _self_hidden(self, chunk: Any) -> bool:
+        """Whether the application must not see ``chunk``; a chunk we cannot judge is shown."""
+        hide = self._self_hide
+        try:
+            return hide is not None and bool(hide(chunk))
+        except Exception:  # noqa: BLE001 - showing it is what the application would get without us
             return False
 
 
@@ -96,7 +108,15 @@ class SyncStream(_StreamBase):
             except BaseException as exc:
                 self._self_done(exc, False)
                 raise
-            if not self._self_feed(chunk):
+            # Recording a chunk never decides whether it is shown: hiding is judged apart,
+            # so a failure while recording cannot let a chunk we asked for through.
+            if self._self_waiting:
+                self._self_first()
+            try:
+                self._self_feed(chunk)
+            except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+                swallowed("reading stream chunk")
+            if self._self_hide is None or not self._self_hidden(chunk):
                 return chunk
 
     def close(self) -> None:
@@ -134,7 +154,13 @@ class AsyncStream(_StreamBase):
             except BaseException as exc:
                 self._self_done(exc, False)
                 raise
-            if not self._self_feed(chunk):
+            if self._self_waiting:
+                self._self_first()
+            try:
+                self._self_feed(chunk)
+            except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+                swallowed("reading stream chunk")
+            if self._self_hide is None or not self._self_hidden(chunk):
                 return chunk
 
     async def close(self) -> None:
@@ -161,3 +187,42 @@ class AsyncStream(_StreamBase):
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
             self._self_done(None, False)
+
+
+def end_inner_stream(helper: Any) -> None:
+    """An SDK helper stream around one of our proxies was closed: end the proxy's span now.
+
+    SDK helper streams (``chat.completions.stream(...)``, ``responses.stream(...)``)
+    read our proxy as their raw stream, but their ``close()`` closes only the
+    HTTP response, which the proxy would not otherwise notice.
+    """
+    try:
+        inner = getattr(helper, "_raw_stream", None)
+        if isinstance(inner, _StreamBase):
+            inner._self_done(None, False)
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed("ending a helper stream's span")
+
+
+def helper_close_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Wraps a sync SDK helper stream's ``close()`` (its ``__exit__`` and its manager's call it)."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        end_inner_stream(instance)
+
+
+def async_helper_close_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Wraps an async SDK helper stream's ``close()``."""
+
+    async def run() -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            end_inner_stream(instance)
+
+    return run()

@@ -3,6 +3,10 @@
 A :class:`CallSpec` holds the pure functions that turn one SDK method's
 request and response into attributes and content; the factories add the
 span lifecycle and the two error boundaries around it.
+
+A request is changed (``CallSpec.prepare``) only once the stream proxy that
+hides what the change adds has been built, so whatever fails in our code, the
+application gets the stream it asked for.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
-from genai_audit.instrumentation._core import LLMCall, Telemetry, guarded, start_call, suppressed
+from genai_audit.instrumentation._core import LLMCall, Telemetry, start_call, suppressed, swallowed
 from genai_audit.instrumentation._streams import Accumulator, AsyncStream, Hider, NullAccumulator, SyncStream
 
 #: (client resource, kwargs) -> (span attributes at start, structured input content)
@@ -37,62 +41,89 @@ class CallSpec:
     hide_added: Hider | None = None
 
 
-def _begin(telemetry: Telemetry, spec: CallSpec, instance: Any, kwargs: dict[str, Any]) -> tuple[
-    LLMCall | None, dict[str, Any]
-]:
-    call: LLMCall | None = None
-    call_kwargs = kwargs
-    with guarded(f"reading {spec.operation} request"):
+def _begin(
+    telemetry: Telemetry, spec: CallSpec, instance: Any, kwargs: dict[str, Any], stream_cls: type
+) -> tuple[LLMCall | None, dict[str, Any], Any]:
+    """(the call or None, the kwargs to send, the proxy built for a changed request or None)."""
+    try:
         attributes, content = spec.read_request(instance, kwargs)
-        call = start_call(telemetry, spec.operation, attributes, content)
-        if call is not None and spec.prepare is not None:
-            call_kwargs = spec.prepare(kwargs) or kwargs
-    return call, call_kwargs
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed(f"reading {spec.operation} request")
+        return None, kwargs, None
+    call = start_call(telemetry, spec.operation, attributes, content)
+    if call is None or spec.prepare is None:
+        return call, kwargs, None
+    try:
+        changed = spec.prepare(kwargs)
+        if changed is None:
+            return call, kwargs, None
+        # Only a request whose added chunks the proxy can hide is changed: no proxy, no change.
+        proxy = stream_cls(None, call, NullAccumulator(), spec.hide_added)
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed(f"preparing {spec.operation} request")
+        return call, kwargs, None
+    return call, changed, proxy
 
 
-def _complete(
-    spec: CallSpec, call: LLMCall, kwargs: Mapping[str, Any], changed: bool, result: Any, stream_cls: type
-) -> Any:
-    """Record a successful result; return what the application gets."""
-    proxy = None
-    hide = spec.hide_added if changed else None
-    with guarded(f"reading {spec.operation} response"):
-        acc = spec.stream_accumulator(kwargs, result, changed) if spec.stream_accumulator else None
+def _complete(spec: CallSpec, call: LLMCall, kwargs: Mapping[str, Any], result: Any, stream_cls: type) -> Any:
+    """Record a successful result of an unchanged request; return what the application gets."""
+    try:
+        acc = spec.stream_accumulator(kwargs, result, False) if spec.stream_accumulator is not None else None
         if acc is not None:
-            proxy = stream_cls(result, call, acc, hide)
-        else:
-            spec.read_response(call, result)
-    if proxy is None and hide is not None:
-        # The request was changed for a stream but reading it failed: the added
-        # chunks must still not reach the application.
-        with guarded("wrapping stream"):
-            proxy = stream_cls(result, call, NullAccumulator(), hide)
-    if proxy is not None:
-        return proxy
-    with guarded("ending span"):
-        call.end()
+            return stream_cls(result, call, acc)
+        spec.read_response(call, result)
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed(f"reading {spec.operation} response")
+    call.end()
     return result
 
 
-def _failed(call: LLMCall, exc: BaseException) -> None:
-    with guarded("recording error"):
-        call.end(exc)
+def _complete_changed(spec: CallSpec, call: LLMCall, kwargs: Mapping[str, Any], result: Any, proxy: Any) -> Any:
+    """Record the result of a request ``prepare`` changed; the stream goes through ``proxy``."""
+    acc: Accumulator | None
+    try:
+        acc = spec.stream_accumulator(kwargs, result, True) if spec.stream_accumulator is not None else None
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed(f"reading {spec.operation} response")
+        acc = NullAccumulator()
+    if acc is None:  # not a stream after all: nothing was added that needs hiding
+        proxy._self_discard()
+        try:
+            spec.read_response(call, result)
+        except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+            swallowed(f"reading {spec.operation} response")
+        call.end()
+        return result
+    try:
+        proxy._self_use(result, acc)
+        return proxy
+    except Exception:  # noqa: BLE001 - swallowed() counts and logs it
+        swallowed("attaching stream proxy")
+    proxy._self_discard()
+    call.end()
+    return result
 
 
 def sync_wrapper(telemetry: Telemetry, spec: CallSpec) -> Wrapper:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if suppressed():
             return wrapped(*args, **kwargs)
-        call, call_kwargs = _begin(telemetry, spec, instance, kwargs)
+        call, call_kwargs, proxy = _begin(telemetry, spec, instance, kwargs, SyncStream)
         if call is None:
             return wrapped(*args, **kwargs)
+        token = call.attach()
         try:
-            with call.current():
-                result = wrapped(*args, **call_kwargs)
+            result = wrapped(*args, **call_kwargs)
         except BaseException as exc:
-            _failed(call, exc)
+            call.detach(token)
+            if proxy is not None:
+                proxy._self_discard()
+            call.end(exc)
             raise
-        return _complete(spec, call, call_kwargs, call_kwargs is not kwargs, result, SyncStream)
+        call.detach(token)
+        if proxy is not None:
+            return _complete_changed(spec, call, call_kwargs, result, proxy)
+        return _complete(spec, call, call_kwargs, result, SyncStream)
 
     return wrapper
 
@@ -104,16 +135,22 @@ def async_wrapper(telemetry: Telemetry, spec: CallSpec) -> Wrapper:
         async def run() -> Any:
             if suppressed():
                 return await wrapped(*args, **kwargs)
-            call, call_kwargs = _begin(telemetry, spec, instance, kwargs)
+            call, call_kwargs, proxy = _begin(telemetry, spec, instance, kwargs, AsyncStream)
             if call is None:
                 return await wrapped(*args, **kwargs)
+            token = call.attach()
             try:
-                with call.current():
-                    result = await wrapped(*args, **call_kwargs)
+                result = await wrapped(*args, **call_kwargs)
             except BaseException as exc:
-                _failed(call, exc)
+                call.detach(token)
+                if proxy is not None:
+                    proxy._self_discard()
+                call.end(exc)
                 raise
-            return _complete(spec, call, call_kwargs, call_kwargs is not kwargs, result, AsyncStream)
+            call.detach(token)
+            if proxy is not None:
+                return _complete_changed(spec, call, call_kwargs, result, proxy)
+            return _complete(spec, call, call_kwargs, result, AsyncStream)
 
         return run()
 

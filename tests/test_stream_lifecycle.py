@@ -79,55 +79,69 @@ class Kind:
     text: Callable[[Any], str | None]
 
     def client(self, request: pytest.FixtureRequest, is_async: bool) -> Any:
-        name = {("openai", False): "oai", ("openai", True): "aoai",
-                ("anthropic", False): "claude", ("anthropic", True): "aclaude"}[self.provider, is_async]
+        name = {
+            ("openai", False): "oai",
+            ("openai", True): "aoai",
+            ("anthropic", False): "claude",
+            ("anthropic", True): "aclaude",
+        }[self.provider, is_async]
         return request.getfixturevalue(name)
 
 
 KINDS = [
-    Kind("openai.chat.create", "openai", False,
-         lambda c: c.chat.completions.create(model="gpt-4o", messages=USER, stream=True),
-         lambda c: c.chat.completions.create(model="gpt-4o", messages=USER, stream=True),
-         _chat_text),
-    Kind("openai.chat.stream", "openai", True,
-         lambda c: c.chat.completions.stream(model="gpt-4o", messages=USER),
-         lambda c: c.chat.completions.stream(model="gpt-4o", messages=USER),
-         _chat_helper_text),
-    Kind("openai.responses.create", "openai", False,
-         lambda c: c.responses.create(model="gpt-4o", input=USER, stream=True),
-         lambda c: c.responses.create(model="gpt-4o", input=USER, stream=True),
-         _responses_text),
-    Kind("openai.responses.stream", "openai", True,
-         lambda c: c.responses.stream(model="gpt-4o", input=USER),
-         lambda c: c.responses.stream(model="gpt-4o", input=USER),
-         _responses_text),
-    Kind("anthropic.messages.create", "anthropic", False,
-         lambda c: c.messages.create(model=CLAUDE_MODEL, max_tokens=64, messages=USER, stream=True),
-         lambda c: c.messages.create(model=CLAUDE_MODEL, max_tokens=64, messages=USER, stream=True),
-         _claude_text),
-    Kind("anthropic.messages.stream", "anthropic", True,
-         lambda c: c.messages.stream(model=CLAUDE_MODEL, max_tokens=64, messages=USER),
-         lambda c: c.messages.stream(model=CLAUDE_MODEL, max_tokens=64, messages=USER),
-         _claude_text),
+    Kind(
+        "openai.chat.create",
+        "openai",
+        False,
+        lambda c: c.chat.completions.create(model="gpt-4o", messages=USER, stream=True),
+        lambda c: c.chat.completions.create(model="gpt-4o", messages=USER, stream=True),
+        _chat_text,
+    ),
+    Kind(
+        "openai.chat.stream",
+        "openai",
+        True,
+        lambda c: c.chat.completions.stream(model="gpt-4o", messages=USER),
+        lambda c: c.chat.completions.stream(model="gpt-4o", messages=USER),
+        _chat_helper_text,
+    ),
+    Kind(
+        "openai.responses.create",
+        "openai",
+        False,
+        lambda c: c.responses.create(model="gpt-4o", input=USER, stream=True),
+        lambda c: c.responses.create(model="gpt-4o", input=USER, stream=True),
+        _responses_text,
+    ),
+    Kind(
+        "openai.responses.stream",
+        "openai",
+        True,
+        lambda c: c.responses.stream(model="gpt-4o", input=USER),
+        lambda c: c.responses.stream(model="gpt-4o", input=USER),
+        _responses_text,
+    ),
+    Kind(
+        "anthropic.messages.create",
+        "anthropic",
+        False,
+        lambda c: c.messages.create(model=CLAUDE_MODEL, max_tokens=64, messages=USER, stream=True),
+        lambda c: c.messages.create(model=CLAUDE_MODEL, max_tokens=64, messages=USER, stream=True),
+        _claude_text,
+    ),
+    Kind(
+        "anthropic.messages.stream",
+        "anthropic",
+        True,
+        lambda c: c.messages.stream(model=CLAUDE_MODEL, max_tokens=64, messages=USER),
+        lambda c: c.messages.stream(model=CLAUDE_MODEL, max_tokens=64, messages=USER),
+        _claude_text,
+    ),
 ]
 
-HELPER_CLOSE_NOT_SEEN = (
-    "openai ChatCompletionStream/ResponseStream (and their async twins) close() only the httpx response "
-    "(self._response.close()), never the raw stream, so the SyncStream/AsyncStream proxy in "
-    "instrumentation/_streams.py is not told: leaving `with client.chat.completions.stream(...)`/"
-    "`client.responses.stream(...)` early, by break or by an exception, or calling close(), leaves the span open "
-    "until the stream object is garbage-collected"
-)
 
-
-def _kinds(xfail_openai_helpers: str | None = None) -> list[Any]:
-    params = []
-    for kind in KINDS:
-        marks = []
-        if xfail_openai_helpers and kind.helper and kind.provider == "openai":
-            marks.append(pytest.mark.xfail(strict=True, reason=xfail_openai_helpers))
-        params.append(pytest.param(kind, marks=marks, id=kind.name))
-    return params
+def _kinds() -> list[Any]:
+    return [pytest.param(kind, id=kind.name) for kind in KINDS]
 
 
 # --- driving a stream --------------------------------------------------------------------
@@ -199,7 +213,9 @@ def span_text(span: ReadableSpan) -> str:
     if raw is None:
         return ""
     return "".join(
-        part.get("content", "") for message in json.loads(str(raw)) for part in message["parts"]
+        part.get("content", "")
+        for message in json.loads(str(raw))
+        for part in message["parts"]
         if part.get("type") == "text"
     )
 
@@ -266,7 +282,7 @@ async def test_fully_consumed_stream_ends_span_once_as_completed_async(
     assert_completed(only_span(instrumented))
 
 
-@pytest.mark.parametrize("kind", _kinds(HELPER_CLOSE_NOT_SEEN))
+@pytest.mark.parametrize("kind", _kinds())
 def test_partially_read_stream_closed_ends_span_with_output_so_far_sync(
     kind: Kind, fake: FakeProvider, instrumented: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -284,7 +300,7 @@ def test_partially_read_stream_closed_ends_span_with_output_so_far_sync(
     assert len(instrumented.spans()) == 1
 
 
-@pytest.mark.parametrize("kind", _kinds(HELPER_CLOSE_NOT_SEEN))
+@pytest.mark.parametrize("kind", _kinds())
 async def test_partially_read_stream_closed_ends_span_with_output_so_far_async(
     kind: Kind, fake: FakeProvider, instrumented: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -302,7 +318,7 @@ async def test_partially_read_stream_closed_ends_span_with_output_so_far_async(
     assert len(instrumented.spans()) == 1
 
 
-@pytest.mark.parametrize("kind", _kinds(HELPER_CLOSE_NOT_SEEN))
+@pytest.mark.parametrize("kind", _kinds())
 def test_with_block_left_early_by_break_ends_span_sync(
     kind: Kind, fake: FakeProvider, instrumented: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -318,7 +334,7 @@ def test_with_block_left_early_by_break_ends_span_sync(
     assert len(instrumented.spans()) == 1
 
 
-@pytest.mark.parametrize("kind", _kinds(HELPER_CLOSE_NOT_SEEN))
+@pytest.mark.parametrize("kind", _kinds())
 async def test_with_block_left_early_by_break_ends_span_async(
     kind: Kind, fake: FakeProvider, instrumented: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -350,7 +366,7 @@ async def afail_inside_with(kind: Kind, client: Any, error: Exception, seen: lis
         raise error
 
 
-@pytest.mark.parametrize("kind", _kinds(HELPER_CLOSE_NOT_SEEN))
+@pytest.mark.parametrize("kind", _kinds())
 def test_application_exception_inside_with_propagates_unchanged_sync(
     kind: Kind, fake: FakeProvider, instrumented: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -366,7 +382,7 @@ def test_application_exception_inside_with_propagates_unchanged_sync(
     assert_cut_short(only_span(instrumented), "".join(seen))
 
 
-@pytest.mark.parametrize("kind", _kinds(HELPER_CLOSE_NOT_SEEN))
+@pytest.mark.parametrize("kind", _kinds())
 async def test_application_exception_inside_with_propagates_unchanged_async(
     kind: Kind, fake: FakeProvider, instrumented: Any, request: pytest.FixtureRequest
 ) -> None:
@@ -620,11 +636,11 @@ def test_openai_stream_without_usage_when_application_declines_it(
 ) -> None:
     """An explicit include_usage=False from the application is respected: no usage chunk, no tokens invented."""
     fake.script(reply())
-    got = list(oai.chat.completions.create(model="gpt-4o", messages=USER, stream=True,
-                                          stream_options={"include_usage": False}))
+    got = list(
+        oai.chat.completions.create(model="gpt-4o", messages=USER, stream=True, stream_options={"include_usage": False})
+    )
     assert fake.requests[-1].body["stream_options"] == {"include_usage": False}
     assert not [chunk for chunk in got if _usage_only(chunk)]
     span = only_span(instrumented)
     assert sc.USAGE_INPUT_TOKENS not in span.attributes
     assert span_text(span) == TEXT
-

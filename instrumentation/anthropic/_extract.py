@@ -35,13 +35,21 @@ def _block_parts(content: Any) -> list[dict[str, Any]]:
         if kind == "text":
             parts.append(text_part(get(block, "text", "")))
         elif kind in ("tool_use", "server_tool_use"):
-            parts.append({"type": "tool_call", "id": get(block, "id"), "name": get(block, "name"),
-                          "arguments": plain(get(block, "input"))})
+            parts.append(
+                {
+                    "type": "tool_call",
+                    "id": get(block, "id"),
+                    "name": get(block, "name"),
+                    "arguments": plain(get(block, "input")),
+                }
+            )
         elif kind == "tool_result":
             result = get(block, "content")
-            response = plain(result) if not isinstance(result, (list, tuple)) else [
-                p.get("content", p) for p in _block_parts(result)
-            ]
+            response = (
+                plain(result)
+                if not isinstance(result, (list, tuple))
+                else [p.get("content", p) for p in _block_parts(result)]
+            )
             part = {"type": "tool_call_response", "id": get(block, "tool_use_id"), "response": response}
             if get(block, "is_error"):
                 part["is_error"] = True
@@ -53,8 +61,14 @@ def _block_parts(content: Any) -> list[dict[str, Any]]:
             if get(source, "type") == "url":
                 parts.append({"type": "uri", "modality": "image", "uri": get(source, "url")})
             else:
-                parts.append({"type": "blob", "modality": "image", "mime_type": get(source, "media_type"),
-                              "content": get(source, "data")})
+                parts.append(
+                    {
+                        "type": "blob",
+                        "modality": "image",
+                        "mime_type": get(source, "media_type"),
+                        "content": get(source, "data"),
+                    }
+                )
         elif kind == "document":
             source = get(block, "source")
             parts.append({"type": "text", "content": plain(get(source, "data", source))})
@@ -94,8 +108,14 @@ def read_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, 
     if system:
         content[sc.SYSTEM_INSTRUCTIONS] = _block_parts(system)
     tools = [
-        {"type": get(t, "type", "custom"), "name": get(t, "name"), "description": get(t, "description"),
-         "parameters": plain(get(t, "input_schema"))} if get(t, "input_schema") is not None else plain(t)
+        {
+            "type": get(t, "type", "custom"),
+            "name": get(t, "name"),
+            "description": get(t, "description"),
+            "parameters": plain(get(t, "input_schema")),
+        }
+        if get(t, "input_schema") is not None
+        else plain(t)
         for t in arg(kwargs, "tools") or []
     ]
     if tools:
@@ -125,10 +145,16 @@ def read_response(call: LLMCall, message: Any) -> None:
     read_usage(call, get(message, "usage"))
     reason = get(message, "stop_reason")
     call.set(sc.RESPONSE_FINISH_REASONS, [str(reason or "")])
-    call.set_content(sc.OUTPUT_MESSAGES, [
-        {"role": get(message, "role", "assistant"), "parts": _block_parts(get(message, "content")),
-         "finish_reason": reason},
-    ])
+    call.set_content(
+        sc.OUTPUT_MESSAGES,
+        [
+            {
+                "role": get(message, "role", "assistant"),
+                "parts": _block_parts(get(message, "content")),
+                "finish_reason": reason,
+            },
+        ],
+    )
 
 
 class StreamAccumulator:

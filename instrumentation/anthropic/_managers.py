@@ -60,13 +60,14 @@ class SyncManager(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only 
         call = None if suppressed() else _open(self._self_telemetry, self._self_instance, self._self_kwargs)
         if call is None:
             return self.__wrapped__.__enter__()
+        token = call.attach()
         try:
-            with call.current():
-                stream = self.__wrapped__.__enter__()
+            stream = self.__wrapped__.__enter__()
         except BaseException as exc:
-            with guarded("recording error"):
-                call.end(exc)
+            call.detach(token)
+            call.end(exc)
             raise
+        call.detach(token)
         self._self_call, self._self_stream = call, stream
         with guarded("attaching stream proxy"):
             self._self_attached = _attach(call, stream, SyncStream)
@@ -96,13 +97,14 @@ class AsyncManager(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only
         call = None if suppressed() else _open(self._self_telemetry, self._self_instance, self._self_kwargs)
         if call is None:
             return await self.__wrapped__.__aenter__()
+        token = call.attach()
         try:
-            with call.current():
-                stream = await self.__wrapped__.__aenter__()
+            stream = await self.__wrapped__.__aenter__()
         except BaseException as exc:
-            with guarded("recording error"):
-                call.end(exc)
+            call.detach(token)
+            call.end(exc)
             raise
+        call.detach(token)
         self._self_call, self._self_stream = call, stream
         with guarded("attaching stream proxy"):
             self._self_attached = _attach(call, stream, AsyncStream)

@@ -32,6 +32,7 @@ from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.instrumentation._core import Telemetry
 from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
+from genai_audit.instrumentation._streams import async_helper_close_wrapper, helper_close_wrapper
 from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
 from genai_audit.instrumentation.openai import _accumulate, _extract
 from genai_audit.instrumentation.openai.package import _instruments
@@ -75,6 +76,14 @@ def targets(telemetry: Telemetry) -> list[Target]:
         found.append(
             ("openai.resources.responses", f"AsyncResponses.{method}", async_wrapper(telemetry, specs["responses"]))
         )
+    # The helper streams of chat.completions.stream(...) and responses.stream(...) read our
+    # proxy, but close only the HTTP response: their close() must end the span too.
+    for module, helper in (
+        ("openai.lib.streaming.chat._completions", "ChatCompletionStream"),
+        ("openai.lib.streaming.responses._responses", "ResponseStream"),
+    ):
+        found.append((module, f"{helper}.close", helper_close_wrapper))
+        found.append((module, f"Async{helper}.close", async_helper_close_wrapper))
     return found
 
 

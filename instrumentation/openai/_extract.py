@@ -11,8 +11,10 @@ from genai_audit import semconv as sc
 from genai_audit.instrumentation._core import LLMCall
 from genai_audit.instrumentation._parts import (
     arg,
+    fields,
     float_or_none,
     get,
+    given_args,
     int_or_none,
     json_or_text,
     plain,
@@ -28,7 +30,7 @@ def _base(operation: str, instance: Any, model: Any) -> Attributes:
     attributes: Attributes = {sc.OPERATION_NAME: operation, sc.PROVIDER_NAME: sc.PROVIDER_OPENAI}
     if isinstance(model, str):
         attributes[sc.REQUEST_MODEL] = model
-    attributes.update(server_attributes(get(instance, "_client")))
+    attributes.update(server_attributes(getattr(instance, "_client", None)))
     return attributes
 
 
@@ -65,36 +67,56 @@ def _tool_call_parts(tool_calls: Any) -> list[dict[str, Any]]:
     parts = []
     for call in tool_calls or []:
         function = get(call, "function")
-        parts.append({
-            "type": "tool_call",
-            "id": get(call, "id"),
-            "name": get(function, "name"),
-            "arguments": json_or_text(get(function, "arguments")),
-        })
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": get(call, "id"),
+                "name": get(function, "name"),
+                "arguments": json_or_text(get(function, "arguments")),
+            }
+        )
     return parts
 
 
+_MESSAGE_FIELDS = frozenset({"role", "content", "tool_calls", "function_call", "refusal"})
+_fast_messages: dict[type, bool] = {}
+
+
 def chat_message(message: Any) -> dict[str, Any]:
-    role = get(message, "role", "user")
+    if type(message) is dict and len(message) == 2:  # the usual {"role": ..., "content": "text"}
+        role = message.get("role")
+        text = message.get("content")
+        if type(role) is str and type(text) is str and role != "tool" and role != "function":
+            return {"role": role, "parts": [{"type": "text", "content": text}]}
+    values = fields(message, _MESSAGE_FIELDS, _fast_messages)
+    role = values.get("role")
+    if role is None:
+        role = "user"
     if role in ("tool", "function"):
         return {
             "role": "tool",
-            "parts": [{
-                "type": "tool_call_response",
-                "id": get(message, "tool_call_id") or get(message, "name"),
-                "response": plain(get(message, "content")),
-            }],
+            "parts": [
+                {
+                    "type": "tool_call_response",
+                    "id": get(message, "tool_call_id") or get(message, "name"),
+                    "response": plain(values.get("content")),
+                }
+            ],
         }
-    parts = _content_parts(get(message, "content"))
-    parts.extend(_tool_call_parts(get(message, "tool_calls")))
-    function_call = get(message, "function_call")
+    parts = _content_parts(values.get("content"))
+    tool_calls = values.get("tool_calls")
+    if tool_calls:
+        parts.extend(_tool_call_parts(tool_calls))
+    function_call = values.get("function_call")
     if function_call is not None:
-        parts.append({
-            "type": "tool_call",
-            "name": get(function_call, "name"),
-            "arguments": json_or_text(get(function_call, "arguments")),
-        })
-    refusal = get(message, "refusal")
+        parts.append(
+            {
+                "type": "tool_call",
+                "name": get(function_call, "name"),
+                "arguments": json_or_text(get(function_call, "arguments")),
+            }
+        )
+    refusal = values.get("refusal")
     if refusal:
         parts.append({"type": "refusal", "content": refusal})
     out: dict[str, Any] = {"role": role, "parts": parts}
@@ -109,21 +131,25 @@ def tool_definitions(tools: Any, functions: Any = None) -> list[dict[str, Any]]:
     for tool in tools or []:
         function = get(tool, "function")
         if function is not None:
-            definitions.append({
-                "type": get(tool, "type", "function"),
-                "name": get(function, "name"),
-                "description": get(function, "description"),
-                "parameters": plain(get(function, "parameters")),
-            })
+            definitions.append(
+                {
+                    "type": get(tool, "type", "function"),
+                    "name": get(function, "name"),
+                    "description": get(function, "description"),
+                    "parameters": plain(get(function, "parameters")),
+                }
+            )
         else:
             definitions.append(plain(tool))
     for function in functions or []:
-        definitions.append({
-            "type": "function",
-            "name": get(function, "name"),
-            "description": get(function, "description"),
-            "parameters": plain(get(function, "parameters")),
-        })
+        definitions.append(
+            {
+                "type": "function",
+                "name": get(function, "name"),
+                "description": get(function, "description"),
+                "parameters": plain(get(function, "parameters")),
+            }
+        )
     return definitions
 
 
@@ -134,65 +160,102 @@ def _output_type(response_format: Any) -> str:
     return "text"
 
 
+_CHAT_FLOATS = (
+    (sc.REQUEST_TEMPERATURE, "temperature"),
+    (sc.REQUEST_TOP_P, "top_p"),
+    (sc.REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+    (sc.REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+)
+
+
 def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
-    attributes = _base(sc.OP_CHAT, instance, arg(kwargs, "model"))
-    _put(attributes, sc.OUTPUT_TYPE, _output_type(arg(kwargs, "response_format")))
-    n = int_or_none(arg(kwargs, "n"))
+    args = given_args(kwargs)
+    attributes = _base(sc.OP_CHAT, instance, args.get("model"))
+    attributes[sc.OUTPUT_TYPE] = _output_type(args.get("response_format"))
+    n = int_or_none(args.get("n"))
     if n is not None and n != 1:
         attributes[sc.REQUEST_CHOICE_COUNT] = n
-    _put(attributes, sc.REQUEST_SEED, int_or_none(arg(kwargs, "seed")))
-    attributes[sc.REQUEST_STREAM] = bool(arg(kwargs, "stream"))
-    max_tokens = arg(kwargs, "max_completion_tokens")
+    _put(attributes, sc.REQUEST_SEED, int_or_none(args.get("seed")))
+    attributes[sc.REQUEST_STREAM] = bool(args.get("stream"))
+    max_tokens = args.get("max_completion_tokens")
     if max_tokens is None:
-        max_tokens = arg(kwargs, "max_tokens")
+        max_tokens = args.get("max_tokens")
     _put(attributes, sc.REQUEST_MAX_TOKENS, int_or_none(max_tokens))
-    _put(attributes, sc.REQUEST_TEMPERATURE, float_or_none(arg(kwargs, "temperature")))
-    _put(attributes, sc.REQUEST_TOP_P, float_or_none(arg(kwargs, "top_p")))
-    _put(attributes, sc.REQUEST_FREQUENCY_PENALTY, float_or_none(arg(kwargs, "frequency_penalty")))
-    _put(attributes, sc.REQUEST_PRESENCE_PENALTY, float_or_none(arg(kwargs, "presence_penalty")))
-    _put(attributes, sc.REQUEST_STOP_SEQUENCES, str_list(arg(kwargs, "stop")))
-    tier = arg(kwargs, "service_tier")
+    for key, name in _CHAT_FLOATS:
+        value = args.get(name)
+        if value is not None:
+            _put(attributes, key, float_or_none(value))
+    stop = args.get("stop")
+    if stop is not None:
+        _put(attributes, sc.REQUEST_STOP_SEQUENCES, str_list(stop))
+    tier = args.get("service_tier")
     if isinstance(tier, str):
         attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
     content: dict[str, Any] = {
-        sc.INPUT_MESSAGES: [chat_message(message) for message in arg(kwargs, "messages") or []],
+        sc.INPUT_MESSAGES: [chat_message(message) for message in args.get("messages") or ()],
     }
-    tools = tool_definitions(arg(kwargs, "tools"), arg(kwargs, "functions"))
-    if tools:
-        content[sc.TOOL_DEFINITIONS] = tools
+    tools = args.get("tools")
+    functions = args.get("functions")
+    if tools is not None or functions is not None:
+        definitions = tool_definitions(tools, functions)
+        if definitions:
+            content[sc.TOOL_DEFINITIONS] = definitions
     return attributes, content
+
+
+_USAGE_FIELDS = frozenset({"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"})
+_ID_ATTRIBUTES = (
+    (sc.RESPONSE_ID, "id"),
+    (sc.RESPONSE_MODEL, "model"),
+    (sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, "system_fingerprint"),
+    (sc.OPENAI_RESPONSE_SERVICE_TIER, "service_tier"),
+)
+_ID_FIELDS = frozenset(name for _, name in _ID_ATTRIBUTES)
+_COMPLETION_FIELDS = _ID_FIELDS | {"usage", "choices"}
+_CHOICE_FIELDS = frozenset({"finish_reason", "message"})
+_fast_usages: dict[type, bool] = {}
+_fast_ids: dict[type, bool] = {}
+_fast_completions: dict[type, bool] = {}
+_fast_choices: dict[type, bool] = {}
 
 
 def read_usage(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
-    call.set(sc.USAGE_INPUT_TOKENS, int_or_none(get(usage, "prompt_tokens", get(usage, "input_tokens"))))
-    call.set(sc.USAGE_OUTPUT_TOKENS, int_or_none(get(usage, "completion_tokens", get(usage, "output_tokens"))))
-    prompt_details = get(usage, "prompt_tokens_details") or get(usage, "input_tokens_details")
+    values = fields(usage, _USAGE_FIELDS, _fast_usages)
+    # Chat Completions names first; the Responses API's names only when those are absent
+    prompt = values.get("prompt_tokens")
+    call.set(sc.USAGE_INPUT_TOKENS, int_or_none(get(usage, "input_tokens") if prompt is None else prompt))
+    completion = values.get("completion_tokens")
+    call.set(sc.USAGE_OUTPUT_TOKENS, int_or_none(get(usage, "output_tokens") if completion is None else completion))
+    prompt_details = values.get("prompt_tokens_details") or get(usage, "input_tokens_details")
     call.set(sc.USAGE_CACHE_READ_INPUT_TOKENS, int_or_none(get(prompt_details, "cached_tokens")))
-    output_details = get(usage, "completion_tokens_details") or get(usage, "output_tokens_details")
+    output_details = values.get("completion_tokens_details") or get(usage, "output_tokens_details")
     call.set(sc.USAGE_REASONING_OUTPUT_TOKENS, int_or_none(get(output_details, "reasoning_tokens")))
 
 
+def _read_ids(call: LLMCall, values: Mapping[str, Any]) -> None:
+    for key, name in _ID_ATTRIBUTES:
+        value = values.get(name)
+        if isinstance(value, str):
+            call.set(key, value)
+
+
 def read_response_ids(call: LLMCall, response: Any) -> None:
-    call.set(sc.RESPONSE_ID, get(response, "id") if isinstance(get(response, "id"), str) else None)
-    model = get(response, "model")
-    call.set(sc.RESPONSE_MODEL, model if isinstance(model, str) else None)
-    fingerprint = get(response, "system_fingerprint")
-    call.set(sc.OPENAI_RESPONSE_SYSTEM_FINGERPRINT, fingerprint if isinstance(fingerprint, str) else None)
-    tier = get(response, "service_tier")
-    call.set(sc.OPENAI_RESPONSE_SERVICE_TIER, tier if isinstance(tier, str) else None)
+    _read_ids(call, fields(response, _ID_FIELDS, _fast_ids))
 
 
 def read_chat_response(call: LLMCall, response: Any) -> None:
-    read_response_ids(call, response)
-    read_usage(call, get(response, "usage"))
+    values = fields(response, _COMPLETION_FIELDS, _fast_completions)
+    _read_ids(call, values)
+    read_usage(call, values.get("usage"))
     outputs = []
     reasons = []
-    for choice in get(response, "choices") or []:
-        reason = get(choice, "finish_reason")
+    for choice in values.get("choices") or ():
+        choice_values = fields(choice, _CHOICE_FIELDS, _fast_choices)
+        reason = choice_values.get("finish_reason")
         reasons.append(str(reason) if reason is not None else "")
-        message = chat_message(get(choice, "message"))
+        message = chat_message(choice_values.get("message"))
         message["finish_reason"] = reason
         outputs.append(message)
     if reasons:
@@ -228,14 +291,28 @@ def read_embeddings_response(call: LLMCall, response: Any) -> None:
 def _response_item(item: Any) -> dict[str, Any]:
     kind = get(item, "type", "message")
     if kind == "function_call":
-        return {"role": "assistant", "parts": [{
-            "type": "tool_call", "id": get(item, "call_id"), "name": get(item, "name"),
-            "arguments": json_or_text(get(item, "arguments")),
-        }]}
+        return {
+            "role": "assistant",
+            "parts": [
+                {
+                    "type": "tool_call",
+                    "id": get(item, "call_id"),
+                    "name": get(item, "name"),
+                    "arguments": json_or_text(get(item, "arguments")),
+                }
+            ],
+        }
     if kind == "function_call_output":
-        return {"role": "tool", "parts": [{
-            "type": "tool_call_response", "id": get(item, "call_id"), "response": plain(get(item, "output")),
-        }]}
+        return {
+            "role": "tool",
+            "parts": [
+                {
+                    "type": "tool_call_response",
+                    "id": get(item, "call_id"),
+                    "response": plain(get(item, "output")),
+                }
+            ],
+        }
     if kind == "reasoning":
         summary = [get(s, "text") for s in get(item, "summary") or []]
         return {"role": "assistant", "parts": [{"type": "reasoning", "content": "\n".join(str(s) for s in summary)}]}

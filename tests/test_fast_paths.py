@@ -1,0 +1,186 @@
+"""The short paths for SDK models read exactly what the general reading reads.
+
+SDK response objects are read straight from their instance dict where the
+model declares the field; everything else (dicts, undeclared names, extra
+fields, other objects) goes through the general reading. Both must agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessage
+from openai.types.completion_usage import CompletionUsage
+
+from genai_audit.config import Settings
+from genai_audit.instrumentation._core import LLMCall, Telemetry
+from genai_audit.instrumentation._parts import get
+from genai_audit.instrumentation.openai import _accumulate, _extract
+
+CHUNKS: list[dict[str, Any]] = [
+    {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-2024",
+        "choices": [
+            {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None},
+            {"index": 1, "delta": {"role": "assistant", "content": "Other "}, "finish_reason": None},
+        ],
+    },
+    {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-2024",
+        "system_fingerprint": "fp_1",
+        "service_tier": "default",
+        "choices": [{"index": 0, "delta": {"content": "Looking "}, "finish_reason": None}],
+    },
+    {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-2024",
+        "choices": [
+            {
+                "index": 0,
+                "delta": {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"ci'},
+                        },
+                    ]
+                },
+                "finish_reason": None,
+            }
+        ],
+    },
+    {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-2024",
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"tool_calls": [{"index": 0, "function": {"arguments": 'ty": "Paris"}'}}]},
+                "finish_reason": None,
+            },
+            {"index": 1, "delta": {"content": "answer"}, "finish_reason": "stop"},
+        ],
+    },
+    {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-2024",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+    },
+    {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-2024",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": 11,
+            "completion_tokens": 7,
+            "total_tokens": 18,
+            "prompt_tokens_details": {"cached_tokens": 3},
+        },
+    },
+]
+
+
+@pytest.fixture
+def new_call(telemetry: Any) -> Any:
+    tel = Telemetry("test", Settings(), None, telemetry.tracer_provider, telemetry.meter_provider)
+
+    def make() -> LLMCall:
+        return LLMCall(tel, "chat", {}, {})
+
+    return make
+
+
+def _finished(call: LLMCall, acc: _accumulate.ChatAccumulator) -> tuple[dict[str, Any], dict[str, Any]]:
+    acc.finish(call)
+    call.end()
+    return dict(call.attributes), dict(call.content)
+
+
+def test_chunk_models_and_their_dicts_give_the_same_record(new_call: Any) -> None:
+    """SDK chunk objects (read from their instance dict) and the same chunks as dicts give one record."""
+    from_models, from_dicts = _accumulate.ChatAccumulator(), _accumulate.ChatAccumulator()
+    for raw in CHUNKS:
+        from_models.feed(ChatCompletionChunk.model_validate(raw))
+        from_dicts.feed(raw)
+    models = _finished(new_call(), from_models)
+    dicts = _finished(new_call(), from_dicts)
+    assert models == dicts
+    attributes, content = models
+    assert attributes["gen_ai.usage.input_tokens"] == 11
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert attributes["openai.response.system_fingerprint"] == "fp_1"
+    assert attributes["gen_ai.response.finish_reasons"] == ["tool_calls", "stop"]
+    first, second = content["gen_ai.output.messages"]
+    assert first["parts"] == [
+        {"type": "text", "content": "Looking "},
+        {"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": {"city": "Paris"}},
+    ]
+    assert second["parts"] == [{"type": "text", "content": "Other answer"}]
+
+
+def test_chunks_made_without_validation_are_read_like_dicts(new_call: Any) -> None:
+    """Chunks built as the SDK builds them from the wire (no validation, fields may be missing or odd)."""
+    odd = [
+        ChatCompletionChunk.construct(id="c2", model="m", choices=[{"index": 0, "delta": None}]),
+        ChatCompletionChunk.construct(id="c2", choices=[{"delta": {"content": "hi"}, "finish_reason": "stop"}]),
+        ChatCompletionChunk.construct(id="c2", model="m2", service_tier="flex"),  # no choices at all
+    ]
+    from_models, from_dicts = _accumulate.ChatAccumulator(), _accumulate.ChatAccumulator()
+    for chunk in odd:
+        from_models.feed(chunk)
+        from_dicts.feed(chunk.model_dump(exclude_unset=True))
+    assert _finished(new_call(), from_models) == _finished(new_call(), from_dicts)
+
+
+def test_get_on_models_agrees_with_attribute_access() -> None:
+    """Declared fields, extra fields, missing fields and methods read as ``getattr`` reads them."""
+    message = ChatCompletionMessage.construct(role="assistant", content="x", name="bot")  # name is not declared
+    assert get(message, "content") == "x"
+    assert get(message, "name") == "bot" == message.name  # type: ignore[attr-defined]
+    assert get(message, "refusal", "none") == "none"
+    assert get(message, "missing", 5) == 5
+    assert get(message, "model_dump")() == message.model_dump()
+    partial = ChatCompletion.construct(id="r1")  # required fields left out
+    assert get(partial, "choices", []) == []
+    assert get(partial, "id") == "r1"
+
+
+def test_completion_model_and_dict_give_the_same_record(new_call: Any) -> None:
+    """A non-streamed completion read as an SDK model and as a dict gives the same attributes and content."""
+    raw = {
+        "id": "r1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-2024",
+        "service_tier": "default",
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hello", "refusal": None}}
+        ],
+        "usage": CompletionUsage(prompt_tokens=5, completion_tokens=2, total_tokens=7).model_dump(),
+    }
+    by_model, by_dict = new_call(), new_call()
+    _extract.read_chat_response(by_model, ChatCompletion.model_validate(raw))
+    _extract.read_chat_response(by_dict, raw)
+    assert (by_model.attributes, by_model.content) == (by_dict.attributes, by_dict.content)
+    assert by_model.content["gen_ai.output.messages"] == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello"}], "finish_reason": "stop"}
+    ]
+    by_model.end()
+    by_dict.end()

@@ -241,8 +241,8 @@ _COMMON_SETTINGS: Final[Mapping[str, Any]] = {
 }
 
 
-def traces_template() -> dict[str, Any]:
-    """The ``template`` body (settings and mappings) of ``genai-audit-traces``."""
+def _template_body(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """Settings and mappings shared by both templates, with each one's own ``properties``."""
     return copy.deepcopy(
         {
             "settings": _COMMON_SETTINGS,
@@ -254,40 +254,37 @@ def traces_template() -> dict[str, Any]:
                     "data_stream": {"properties": {"type": _KW, "dataset": _KW, "namespace": _KW}},
                     "trace_id": _KW,
                     "span_id": _KW,
-                    "parent_span_id": _KW,
-                    "name": _KW,
-                    "kind": _KW,
-                    "duration": dict(_LONG),
-                    "status": {"properties": {"code": _KW, "message": _KW}},
-                    "attributes": _passthrough(_PRIORITY_SPAN, SPAN_ATTRIBUTE_TYPES),
                     "resource": {"properties": {"attributes": _passthrough(_PRIORITY_RESOURCE)}},
-                    "scope": {"properties": {"name": _KW, "version": _KW, "attributes": _passthrough(_PRIORITY_SCOPE)}},
-                    "links": {"properties": {"trace_id": _KW, "span_id": _KW, "attributes": {"type": "flattened"}}},
-                    "integrity": {"properties": {"stream": _KW, "seq": dict(_LONG), "leaf": _KW}},
+                    **properties,
                 },
             },
         }
     )
 
 
+def traces_template() -> dict[str, Any]:
+    """The ``template`` body (settings and mappings) of ``genai-audit-traces``."""
+    return _template_body(
+        {
+            "parent_span_id": _KW,
+            "name": _KW,
+            "kind": _KW,
+            "duration": dict(_LONG),
+            "status": {"properties": {"code": _KW, "message": _KW}},
+            "attributes": _passthrough(_PRIORITY_SPAN, SPAN_ATTRIBUTE_TYPES),
+            "scope": {"properties": {"name": _KW, "version": _KW, "attributes": _passthrough(_PRIORITY_SCOPE)}},
+            "links": {"properties": {"trace_id": _KW, "span_id": _KW, "attributes": {"type": "flattened"}}},
+            "integrity": {"properties": {"stream": _KW, "seq": dict(_LONG), "leaf": _KW}},
+        }
+    )
+
+
 def logs_template() -> dict[str, Any]:
     """The ``template`` body (settings and mappings) of ``genai-audit-logs``."""
-    return copy.deepcopy(
+    return _template_body(
         {
-            "settings": _COMMON_SETTINGS,
-            "mappings": {
-                "date_detection": False,
-                "dynamic_templates": _dynamic_templates(),
-                "properties": {
-                    "@timestamp": {"type": "date_nanos"},
-                    "data_stream": {"properties": {"type": _KW, "dataset": _KW, "namespace": _KW}},
-                    "trace_id": _KW,
-                    "span_id": _KW,
-                    "event_name": _KW,
-                    "attributes": _passthrough(_PRIORITY_SPAN, EVENT_ATTRIBUTE_TYPES),
-                    "resource": {"properties": {"attributes": _passthrough(_PRIORITY_RESOURCE)}},
-                },
-            },
+            "event_name": _KW,
+            "attributes": _passthrough(_PRIORITY_SPAN, EVENT_ATTRIBUTE_TYPES),
         }
     )
 

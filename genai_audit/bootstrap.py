@@ -204,13 +204,11 @@ def configure(
         redaction_chain = build_redaction_chain(policy)
         set_default_chain(chain)
         if exporters:
-            targets: list[SpanProcessor] = [
-                BatchSpanProcessor(e, schedule_delay_millis=settings.export_delay_ms) for e in exporters
-            ]
+            targets: list[SpanProcessor] = [_batch(e, settings) for e in exporters]
         elif is_remote(store_path(settings.store, env={}, allow_remote=True)):
             targets = [remote_processor(store_path(settings.store, env={}, allow_remote=True))]
         else:
-            targets = [BatchSpanProcessor(store_exporter(settings), schedule_delay_millis=settings.export_delay_ms)]
+            targets = [_batch(store_exporter(settings), settings)]
         current = trace.get_tracer_provider()
         owns = not isinstance(current, TracerProvider)
         provider = TracerProvider(resource=Resource.create(_resource(settings))) if owns else cast(
@@ -233,6 +231,17 @@ def configure(
                 _instrument_when_imported(name, pipeline)
         _pipeline = pipeline
         return pipeline
+
+
+#: The SDK's batch queue drops spans when full (2048 by default); LLM calls are far rarer than that
+#: per batch delay, and a larger queue only costs memory when a burst actually fills it.
+BATCH_QUEUE_SIZE = 65536
+
+
+def _batch(exporter: SpanExporter, settings: Settings) -> BatchSpanProcessor:
+    return BatchSpanProcessor(
+        exporter, max_queue_size=BATCH_QUEUE_SIZE, schedule_delay_millis=settings.export_delay_ms
+    )
 
 
 def _resource(settings: Settings) -> dict[str, Any]:

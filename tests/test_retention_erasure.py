@@ -203,6 +203,7 @@ def test_erasure_by_user_leaves_no_trace_and_certifies_without_pii(store: Path, 
     assert code == 0, text
     for path in (store, spool, dead):
         assert USER.encode() not in raw(path), path
+        assert EMAIL.encode() not in raw(path), path
     assert b"bob" in raw(spool) and b"bob" in dead.read_bytes()
     assert [json.loads(line)["id"] for line in dead.read_text().splitlines()] == ["2"]
     body = json.loads(certificate.read_text())

@@ -194,19 +194,21 @@ def configure(
         if _pipeline is not None:
             return _pipeline
         settings = settings or Settings.from_env()
-        from genai_audit.processors.pipeline import build_chain, build_redaction_chain
+        from genai_audit.processors.pipeline import build_chain, build_redaction_chain, build_redactor
         from genai_audit.processors.policy import load_policy
         from genai_audit.processors.span_processor import AuditSpanProcessor
 
         policy = load_policy()
+        redactor = build_redactor(policy) if policy.redaction else None  # one for both chains
         if chain is None:
-            chain = build_chain(policy)
-        redaction_chain = build_redaction_chain(policy)
+            chain = build_chain(policy, redactor=redactor)
+        redaction_chain = build_redaction_chain(policy, redactor=redactor)
         set_default_chain(chain)
+        target_store = store_path(settings.store, env={}, allow_remote=True)
         if exporters:
             targets: list[SpanProcessor] = [_batch(e, settings) for e in exporters]
-        elif is_remote(store_path(settings.store, env={}, allow_remote=True)):
-            targets = [remote_processor(store_path(settings.store, env={}, allow_remote=True))]
+        elif is_remote(target_store):
+            targets = [remote_processor(target_store)]
         else:
             targets = [_batch(store_exporter(settings), settings)]
         current = trace.get_tracer_provider()

@@ -50,13 +50,21 @@ def build_redactor(policy: AuditPolicy, env: Mapping[str, str] | None = None, ke
 
 
 def build_redaction_chain(
-    policy: AuditPolicy | None = None, env: Mapping[str, str] | None = None, key: bytes | None = None
+    policy: AuditPolicy | None = None,
+    env: Mapping[str, str] | None = None,
+    key: bytes | None = None,
+    *,
+    redactor: Redactor | None = None,
 ) -> ProcessingChain:
-    """Redaction only (for spans and log records that are not LLM calls)."""
+    """Redaction only (for spans and log records that are not LLM calls).
+
+    ``redactor``: one already built (and shared with :func:`build_chain`), so the
+    key is read and the detectors compiled once.
+    """
     policy = policy or load_policy(env)
     if not policy.redaction:
         return ProcessingChain()
-    return ProcessingChain([RedactionStep(build_redactor(policy, env, key))])
+    return ProcessingChain([RedactionStep(redactor or build_redactor(policy, env, key))])
 
 
 def build_chain(
@@ -66,6 +74,7 @@ def build_chain(
     key: bytes | None = None,
     extra: tuple[Step, ...] = (),
     alerts: AlertDispatcher | bool | None = True,
+    redactor: Redactor | None = None,
 ) -> ProcessingChain:
     """The full chain for LLM calls, from the policy (default: read from the environment).
 
@@ -76,7 +85,7 @@ def build_chain(
     policy = policy or load_policy(env)
     steps: list[Step] = []
     if policy.redaction:
-        steps.append(RedactionStep(build_redactor(policy, env, key)))
+        steps.append(RedactionStep(redactor or build_redactor(policy, env, key)))
     steps.append(ClassificationStep(policy))
     steps.append(InjectionStep(InjectionDetector(threshold=injection_threshold(env))))
     steps.append(SecurityScoreStep())

@@ -133,10 +133,13 @@ class AuditSpanProcessor(SpanProcessor):
         redaction_chain: ProcessingChain | None = None,
     ) -> None:
         if chain is None:
-            from genai_audit.processors.pipeline import build_chain, build_redaction_chain
+            from genai_audit.processors.pipeline import build_chain, build_redaction_chain, build_redactor
+            from genai_audit.processors.policy import load_policy
 
-            chain = build_chain()
-            redaction_chain = redaction_chain or build_redaction_chain()
+            policy = load_policy()
+            redactor = build_redactor(policy) if policy.redaction else None
+            chain = build_chain(policy, redactor=redactor)
+            redaction_chain = redaction_chain or build_redaction_chain(policy, redactor=redactor)
         self.next = next_processor
         self.chain = chain
         self.redaction_chain = redaction_chain or chain

@@ -38,8 +38,11 @@ def timestamp(ns: int) -> str:
     return f"{base}.{nanos:09d}Z"
 
 
-def _text(value: str) -> str:
-    """The string as valid Unicode: lone surrogates (undecodable input) become U+FFFD, the rest stays."""
+def valid_text(value: str) -> str:
+    """The string as valid Unicode: lone surrogates (undecodable input) become U+FFFD, the rest stays.
+
+    Each replaced surrogate stays one character, so offsets into the text remain valid.
+    """
     if value.isascii():
         return value
     try:
@@ -51,9 +54,9 @@ def _text(value: str) -> str:
 
 def _value(value: Any) -> Any:
     if isinstance(value, str):
-        return _text(value)
+        return valid_text(value)
     if isinstance(value, (tuple, list)):
-        return [_text(v) if isinstance(v, str) else v for v in value]
+        return [valid_text(v) if isinstance(v, str) else v for v in value]
     return value
 
 
@@ -61,7 +64,7 @@ def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     """Attributes as stored: sequences as lists, text always encodable, so no store refuses a record."""
     if not attributes:
         return {}
-    return {_text(key): _value(value) for key, value in attributes.items()}
+    return {valid_text(key): _value(value) for key, value in attributes.items()}
 
 
 def _hex_trace(value: int) -> str:
@@ -87,12 +90,12 @@ def span_document(span: ReadableSpan, *, dataset: str = DATASET, namespace: str 
     }
     if span.parent is not None and span.parent.span_id:
         doc["parent_span_id"] = _hex_span(span.parent.span_id)
-    doc["name"] = _text(span.name)
+    doc["name"] = valid_text(span.name)
     doc["kind"] = _KINDS.get(span.kind, "Unspecified")
     doc["duration"] = max(0, end - start)
     status: dict[str, Any] = {"code": _STATUS.get(span.status.status_code, "Unset")}
     if span.status.description:
-        status["message"] = _text(span.status.description)
+        status["message"] = valid_text(span.status.description)
     doc["status"] = status
     doc["attributes"] = _attrs(span.attributes)
     doc["resource"] = {"attributes": _attrs(span.resource.attributes if span.resource else None)}

@@ -65,6 +65,7 @@ from typing import IO, Any, Final, Protocol
 from genai_audit import semconv as sc
 from genai_audit.config import ConfigError, parse_bool
 from genai_audit.processors.chain import AuditRecord
+from genai_audit.processors.policy import consent_state
 
 __all__ = [
     "KIND_INJECTION",
@@ -102,8 +103,6 @@ DEFAULT_RATE_PER_MINUTE: Final = 60.0
 _LABEL: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}")
 _MAX_ID: Final = 256
 _TRUE: Final = frozenset({"true", "yes", "1", "on"})
-_GIVEN: Final = frozenset({"true", "granted", "yes", "1"})
-_DENIED: Final = frozenset({"false", "denied", "no", "0"})
 
 
 # --------------------------------------------------------------------------- #
@@ -179,19 +178,6 @@ def _flag(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in _TRUE
     return False
-
-
-def _consent(value: object) -> bool | None:
-    """True when given, False when denied, None when absent or unknown."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _GIVEN:
-            return True
-        if text in _DENIED:
-            return False
-    return None
 
 
 def _ident(value: object) -> str | None:
@@ -283,7 +269,7 @@ class AlertStep:
         pii_count = attrs.get(sc.AUDIT_PII_COUNT)
         counted = isinstance(pii_count, int) and not isinstance(pii_count, bool) and pii_count > 0
         if counted or _flag(attrs.get(sc.AUDIT_PII_DETECTED)):
-            consent = _consent(attrs.get(sc.AUDIT_CONSENT))
+            consent = consent_state(attrs.get(sc.AUDIT_CONSENT))
             if consent is False or (consent is None and self.consent_tracking):
                 types = _labels(attrs.get(sc.AUDIT_PII_TYPES))
                 details: dict[str, Any] = {"consent": "denied" if consent is False else "absent"}

@@ -699,7 +699,7 @@ def resolve(findings: Sequence[Finding]) -> list[Finding]:
 
 
 #: What redaction writes: ``[TYPE]`` or ``[TYPE:token]``. Text already redacted is never redacted again.
-_REDACTION_TOKEN = re2.compile(r"\[[A-Z][A-Z0-9_]*(?::[0-9a-f]{6,64})?\]")
+REDACTION_TOKEN = re2.compile(r"\[[A-Z][A-Z0-9_]*(?::[0-9a-f]{6,64})?\]")
 
 #: Memory for the combined automaton; generous so that it never runs out on large inputs.
 SET_MAX_MEM = 256 << 20
@@ -746,7 +746,7 @@ class Scanner:
             return []
         taken = Taken()
         if "[" in text:
-            for token in _REDACTION_TOKEN.finditer(text):
+            for token in REDACTION_TOKEN.finditer(text):
                 taken.add(token.start(), token.end())
         found: list[Finding] = []
         for index in hits:

@@ -30,12 +30,14 @@ from genai_audit.processors.detectors import (
     EMAIL,
     PHONE,
     PII,
+    REDACTION_TOKEN,
     SECRET,
     SECRET_VALUE,
     Finding,
     Scanner,
     _password_value,
 )
+from genai_audit.serialize import valid_text
 
 PLACEHOLDER = "placeholder"
 PSEUDONYM = "pseudonym"
@@ -141,23 +143,6 @@ _SECRET_KEY = re.compile(
     r"private[_\-]?key|client[_\-]?secret|auth[_\-]?token|access[_\-]?token|refresh[_\-]?token|"
     r"authorization|credentials?)$"
 )
-_REDACTED = re.compile(r"\[[A-Z][A-Z0-9_]*(?::[0-9a-f]{6,64})?\]")
-
-
-def _encodable(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _clean(text: str) -> str:
-    """Replace lone surrogates (undecodable input) with U+FFFD, keeping every other character in place."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
 
 class Redactor:
     """Finds and replaces PII and secrets in text and in JSON-compatible structures."""
@@ -194,7 +179,7 @@ class Redactor:
         try:
             findings = self.scanner.scan(text)
         except UnicodeEncodeError:
-            text = _clean(text)
+            text = valid_text(text)
             findings = self.scanner.scan(text)
         if not findings:
             return text
@@ -220,7 +205,7 @@ class Redactor:
                 before = sum(tally.counts.values())
                 redacted = self.redact_value(parsed, tally)
                 if sum(tally.counts.values()) == before:
-                    return text if _encodable(text) else _clean(text)
+                    return valid_text(text)
                 return json.dumps(redacted, ensure_ascii=False)
         return self.redact_text(text, tally)
 
@@ -259,7 +244,7 @@ class Redactor:
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             return None
         value = str(item)
-        if _REDACTED.fullmatch(value.strip()) is not None or _password_value(value) is None:
+        if REDACTION_TOKEN.fullmatch(value.strip()) is not None or _password_value(value) is None:
             return None
         finding = Finding(0, len(value), SECRET_VALUE, SECRET, value, 80)
         return self._replacement(finding, value, tally)

@@ -247,17 +247,21 @@ class SpoolingSpanProcessor(SpanProcessor):
         self.commit_interval = commit_interval
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self._stopping = False
+        self._warned_full = False
+        self._threads: list[threading.Thread] = []
+        self._fresh_state()
+        _instances.add(self)
+        self._start()
+
+    def _fresh_state(self) -> None:
+        """Queue, signals and counters of this process (new at construction and in a forked child)."""
         self.stats = SpoolStats()
         self._queue: deque[ReadableSpan] = deque()
         self._cond = threading.Condition()
         self._send_wake = threading.Event()
         self._in_flight = 0
-        self._stopping = False
-        self._warned_full = False
-        self._threads: list[threading.Thread] = []
         self._pid = os.getpid()
-        _instances.add(self)
-        self._start()
 
     # -- threads -------------------------------------------------------------------------------
     def _start(self) -> None:
@@ -270,12 +274,7 @@ class SpoolingSpanProcessor(SpanProcessor):
 
     def _after_fork(self) -> None:
         # The parent keeps what it queued; the child starts empty with its own connection and threads.
-        self._queue = deque()
-        self._cond = threading.Condition()
-        self._send_wake = threading.Event()
-        self._in_flight = 0
-        self.stats = SpoolStats()
-        self._pid = os.getpid()
+        self._fresh_state()
         try:
             self.spool.reopen()
         except SpoolError:

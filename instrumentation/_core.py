@@ -250,7 +250,13 @@ class LLMCall:
         if self.first_chunk_at is not None:
             attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_at - self.started
         try:
-            telemetry.chain(record)
+            chain = telemetry.chain
+            if getattr(chain, "steps", None) != ():  # the identity chain needs no ids
+                span_context = self.span.get_span_context()
+                if span_context.is_valid:
+                    record.trace_id = format(span_context.trace_id, "032x")
+                    record.span_id = format(span_context.span_id, "016x")
+            chain(record)
         except Exception:  # the chain itself broke, not one of its steps: fail closed all the same
             logger.warning("genai-audit: processing chain failed; content withheld", exc_info=True)
             record.content = dict.fromkeys(record.content, WITHHELD)

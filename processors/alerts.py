@@ -27,9 +27,11 @@ details are labels and numbers (PII *types*, injection score), each checked
 against a strict pattern, and its correlation fields are the identifiers the
 application chose (``gen_ai.audit.request_id``, ``session.id``,
 ``enduser.id``, tenant, feature), the provider, the model, the provider's
-response id and a timestamp: enough to find the span in the store. Trace and
-span ids are carried when the record has them (``gen_ai.audit.trace_id`` and
-``gen_ai.audit.span_id``).
+response id and a timestamp: enough to find the span in the store. The trace
+and span ids of the call are carried too (``AuditRecord.trace_id`` /
+``span_id``, which the instrumentation and ``AuditSpanProcessor`` fill in; else
+the ``gen_ai.audit.trace_id`` / ``gen_ai.audit.span_id`` attributes), so an
+alert opens the trace in Jaeger or Kibana directly.
 
 The dispatcher never blocks the caller: :meth:`AlertDispatcher.submit`
 de-duplicates (same kind and key within a window), puts the alert on a bounded
@@ -313,8 +315,8 @@ class AlertStep:
             "provider": _ident(attrs.get(sc.PROVIDER_NAME)),
             "model": _ident(attrs.get(sc.RESPONSE_MODEL)) or _ident(attrs.get(sc.REQUEST_MODEL)),
             "response_id": _ident(attrs.get(sc.RESPONSE_ID)),
-            "trace_id": _ident(attrs.get(sc.AUDIT_TRACE_ID)),
-            "span_id": _ident(attrs.get(sc.AUDIT_SPAN_ID)),
+            "trace_id": _ident(record.trace_id or attrs.get(sc.AUDIT_TRACE_ID)),
+            "span_id": _ident(record.span_id or attrs.get(sc.AUDIT_SPAN_ID)),
         }
         return [
             Alert(

@@ -36,12 +36,16 @@ class AuditRecord:
     ``gen_ai.output.messages``, ``gen_ai.system_instructions``,
     ``gen_ai.tool.definitions``, ``exception.message``) to a JSON-compatible
     value. ``attributes`` are the span attributes gathered so far, including
-    the audit context; steps may add to them.
+    the audit context; steps may add to them. ``trace_id`` / ``span_id`` (lower-case
+    hex, W3C widths) name the span the record belongs to, when there is one, so
+    that what a step raises (an alert) points at the trace.
     """
 
     attributes: MutableMapping[str, AttributeValue] = field(default_factory=dict)
     content: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    trace_id: str | None = None
+    span_id: str | None = None
 
 
 @runtime_checkable

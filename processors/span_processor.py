@@ -183,6 +183,10 @@ class AuditSpanProcessor(SpanProcessor):
             content[_EVENT_KEY.format(index=index, key=_EVENT_NAME)] = event.name
             events.append((event.name, event.timestamp, ev_plain))
         record = AuditRecord(attributes=plain, content=content)
+        span_context = span.context
+        if span_context is not None and span_context.is_valid:
+            record.trace_id = format(span_context.trace_id, "032x")
+            record.span_id = format(span_context.span_id, "016x")
         chain = self.chain if is_llm_span(attributes) else self.redaction_chain
         chain(record)
         if record.failures:
@@ -266,6 +270,9 @@ class AuditLogRecordProcessor:
         if body is not None:
             content[_NAME_KEY] = body
         record = AuditRecord(attributes=plain, content=content)
+        trace_id, span_id = getattr(inner, "trace_id", None), getattr(inner, "span_id", None)
+        if isinstance(trace_id, int) and trace_id and isinstance(span_id, int) and span_id:
+            record.trace_id, record.span_id = format(trace_id, "032x"), format(span_id, "016x")
         self.chain(record)
         if _NAME_KEY in record.content:
             inner.body = record.content.pop(_NAME_KEY)

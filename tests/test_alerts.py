@@ -628,3 +628,76 @@ def test_dispatcher_from_env_rejects_bad_values(env: dict[str, str], message: st
     with pytest.raises(ConfigError) as caught:
         dispatcher_from_env(env)
     assert message in str(caught.value)
+
+
+# --------------------------------------------------------------------------- #
+# Alerts point at the trace: through the real SDK, and through AuditSpanProcessor
+# --------------------------------------------------------------------------- #
+
+
+def test_alert_from_instrumented_call_names_its_trace_and_span(
+    fake: Any, oai: Any, telemetry: Any, make_dispatcher: Callable[..., AlertDispatcher]
+) -> None:
+    from genai_audit.instrumentation.openai import OpenAIInstrumentor
+    from genai_audit.processors.pipeline import build_chain
+    from genai_audit.testing.fake_provider import Reply
+
+    got = Collector()
+    dispatcher = make_dispatcher([CallbackSink(got)], dedup_window=0, rate_per_minute=None)
+    chain = build_chain(env={"GENAI_AUDIT_PSEUDONYM_KEY": "k" * 32}, alerts=dispatcher)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, chain=chain
+    )
+    try:
+        fake.script(Reply(text="noted"))
+        oai.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "deploy with key AKIAIOSFODNN7EXAMPLE please"}],
+        )
+    finally:
+        instrumentor.uninstrument()
+    dispatcher.close(timeout=5)
+    span = telemetry.span()
+    assert KIND_SECRET in span.attributes[sc.AUDIT_ALERTS]
+    secret_alerts = [alert for alert in got.alerts if alert.kind == KIND_SECRET]
+    assert len(secret_alerts) == 1
+    assert secret_alerts[0].trace_id == format(span.context.trace_id, "032x")
+    assert secret_alerts[0].span_id == format(span.context.span_id, "016x")
+
+
+def test_alert_from_other_instrumentations_span_names_its_trace(
+    make_dispatcher: Callable[..., AlertDispatcher],
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from genai_audit.processors.pipeline import build_chain, build_redaction_chain
+    from genai_audit.processors.span_processor import AuditSpanProcessor
+
+    got = Collector()
+    dispatcher = make_dispatcher([CallbackSink(got)], dedup_window=0, rate_per_minute=None)
+    env = {"GENAI_AUDIT_PSEUDONYM_KEY": "k" * 32}
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(
+        AuditSpanProcessor(
+            SimpleSpanProcessor(exporter),
+            chain=build_chain(env=env, alerts=dispatcher),
+            redaction_chain=build_redaction_chain(env=env),
+        )
+    )
+    # an OpenLLMetry-shaped LLM span
+    with provider.get_tracer("peer").start_as_current_span("openai.chat") as span:
+        span.set_attribute("gen_ai.system", "openai")
+        span.set_attribute("gen_ai.request.model", "gpt-4o")
+        span.set_attribute("gen_ai.prompt.0.content", "my token is ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8")
+        expected = span.get_span_context()
+    dispatcher.close(timeout=5)
+    (exported,) = exporter.get_finished_spans()
+    assert "ghp_" not in json.dumps(dict(exported.attributes or {}))
+    secret_alerts = [alert for alert in got.alerts if alert.kind == KIND_SECRET]
+    assert len(secret_alerts) == 1
+    assert secret_alerts[0].trace_id == format(expected.trace_id, "032x")
+    assert secret_alerts[0].span_id == format(expected.span_id, "016x")

@@ -25,13 +25,19 @@ pytest_plugins = ["tests.es_fixtures"]
 
 @pytest.fixture(scope="session", autouse=True)
 def _integrity_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Every store the tests open keeps its integrity ledgers and signing key in a temporary directory."""
+    """Every store the tests open keeps its integrity ledgers and signing key in a temporary directory.
+
+    The user data directory is a temporary one too, so that nothing a test runs
+    (default store, pseudonym key, ledgers, in subprocesses as well) touches the
+    real one.
+    """
     from genai_audit.checkpoint import SigningKey
 
     base = tmp_path_factory.mktemp("integrity")
     key = base / "signing-key.pem"
     key.write_bytes(SigningKey.generate().pem())
     with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
         patch.setenv("GENAI_AUDIT_INTEGRITY_DIR", str(base / "ledgers"))
         patch.setenv("GENAI_AUDIT_SIGNING_KEY_FILE", str(key))
         yield

@@ -236,6 +236,8 @@ class Generator:
 # --- loading ---------------------------------------------------------------------------------------------------
 
 CHUNK = 20_000
+#: bumped when the store's row layout changes, so that a cached store is rebuilt (2: metric columns)
+SQLITE_LAYOUT = 2
 
 
 def load_sqlite(path: Path, gen: Generator, progress: bool = True) -> float:
@@ -530,10 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     db = cache / "audit.db"
     results: dict[str, Any] = {"records": args.records, "subset": args.subset, "heap": args.heap}
 
-    if not meta.get("sqlite_loaded"):
+    if not meta.get("sqlite_loaded") or meta.get("sqlite_layout") != SQLITE_LAYOUT:
         _log(f"loading {args.records:,} records into SQLite {db}")
         meta["sqlite_load_s"] = load_sqlite(db, gen)
         meta["sqlite_loaded"] = True
+        meta["sqlite_layout"] = SQLITE_LAYOUT
         meta_path.write_text(json.dumps(meta))
     results["sqlite_load_s"] = meta["sqlite_load_s"]
     results["sqlite_bytes"] = db.stat().st_size

@@ -831,6 +831,59 @@ def test_read_only_store_without_indexes_still_finds_tokens(scripted: Scripted, 
     assert (path.stat().st_mtime_ns, path.stat().st_size) == before
 
 
+def _stats_view(report: Any) -> list[tuple[Any, ...]]:
+    return [
+        (g.key, g.calls, g.errors, g.latency_avg_ms, g.latency_p95_ms, g.cost_total_usd, g.cost_max_usd,
+         g.cost_calls, g.input_tokens, g.output_tokens, [(e.type, e.count) for e in g.top_errors])
+        for g in (*report.groups, report.total)
+    ]
+
+
+def test_statistics_add_up_the_metric_columns_and_read_older_rows_from_their_documents(
+    scripted: Scripted, tmp_path: Path
+) -> None:
+    """Cost and tokens come from columns; rows stored before the columns existed, from their documents."""
+    whole = tmp_path / "whole.db"
+    exporter = sqlite_exporter(whole)
+    assert exporter.export(scripted.spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    with SqliteAuditStore(whole) as opened:
+        assert opened.metric_columns
+        expected = _stats_view(opened.stats("feature"))
+        conn = opened._conn
+        priced = conn.execute("SELECT COUNT(*) FROM spans WHERE cost_usd IS NOT NULL").fetchone()[0]
+        assert priced == expected_cost(list(SCRIPT), scripted)[3] > 0
+    # a store made before the columns: the first half written without them
+    old = tmp_path / "old.db"
+    exporter = sqlite_exporter(old)
+    assert exporter.export(scripted.spans[:5]) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    conn = connect(old, create=False)
+    conn.execute("DROP INDEX spans_stats")
+    for name in ("cost_usd", "input_tokens", "output_tokens"):
+        conn.execute(f"ALTER TABLE spans DROP COLUMN {name}")
+    conn.close()
+    with SqliteAuditStore(old, read_only=True) as opened:  # read-only: nothing can be added, all from documents
+        assert not opened.metric_columns
+        first_half = _stats_view(opened.stats("feature"))
+    exporter = sqlite_exporter(old)  # the next writer adds the columns; the older rows hold NULL
+    assert exporter.export(scripted.spans[5:]) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    with SqliteAuditStore(old) as opened:
+        assert opened.metric_columns
+        assert opened._conn.execute("SELECT COUNT(*) FROM spans WHERE input_tokens IS NULL").fetchone()[0] >= 5
+        plan = str(opened._conn.execute("EXPLAIN QUERY PLAN SELECT SUM(cost_usd), feature FROM spans").fetchall())
+        assert "COVERING INDEX spans_stats" in plan  # the reader added the index
+        assert _stats_view(opened.stats("feature")) == expected
+    five = tmp_path / "five.db"  # the same five spans with the columns: the same figures
+    exporter = sqlite_exporter(five)
+    assert exporter.export(scripted.spans[:5]) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    with SqliteAuditStore(five) as opened:
+        assert _stats_view(opened.stats("feature")) == first_half
+    assert any(row[5] for row in first_half)  # some cost among them, so the documents were read
+
+
 def test_a_document_sqlite_cannot_parse_is_still_stored(tmp_path: Path) -> None:
     """The index trigger never makes a write fail: a NaN attribute is stored, just not indexed."""
     memory = InMemorySpanExporter()

@@ -20,13 +20,16 @@ from typing import Any
 
 from genai_audit import semconv as sc
 from genai_audit.forensics.base import AuditStore, Document, SpanKey
-from genai_audit.forensics.model import LATENCY_PERCENTILE, Filters, GroupStats, number, percentile
+from genai_audit.forensics.model import LATENCY_PERCENTILE, Filters, GroupStats, percentile
 from genai_audit.store.sqlite import (
+    METRIC_COLUMNS,
     TEXT_INDEX,
     TOKEN_INDEX,
     StoreError,
     connect,
     ensure_search_indexes,
+    ensure_stats_index,
+    has_metric_columns,
     has_search_indexes,
 )
 
@@ -63,6 +66,9 @@ class SqliteAuditStore(AuditStore):
         self._conn = _open_read_only(self.path) if read_only else connect(self.path, create=False)
         try:
             self.indexed = has_search_indexes(self._conn) if read_only else ensure_search_indexes(self._conn)
+            self.metric_columns = has_metric_columns(self._conn)
+            if self.metric_columns and not read_only:
+                ensure_stats_index(self._conn)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StoreError(f"cannot read audit store {self.path}: {exc}") from None
@@ -149,24 +155,85 @@ class SqliteAuditStore(AuditStore):
     # -- aggregates -----------------------------------------------------------------------------------
 
     def _group_stats(self, field: str | None, filters: Filters, top_errors: int) -> tuple[list[GroupStats], GroupStats]:
+        # Counts and sums in SQL, over the narrow columns only, so that SQLite answers from the
+        # covering ``spans_stats`` index without reading a document; the p95 needs every duration,
+        # which Python sorts per group. Rows stored before the metric columns existed (NULL in all
+        # three) get their cost and tokens from their documents, in a second pass.
         where, params = self._where(filters)
-        group = f"spans.{_COLUMN_OF[field]}" if field else "NULL"
-        sql = (
-            f"SELECT {group}, spans.duration_ns, spans.status, spans.error_type, "
-            f"{_attribute_sql(sc.USAGE_COST_USD)}, {_attribute_sql(sc.USAGE_INPUT_TOKENS)}, "
-            f"{_attribute_sql(sc.USAGE_OUTPUT_TOKENS)} FROM spans{where}"
+        # "+": the column is not to pick the index; the covering spans_stats index answers faster
+        group = f"+spans.{_COLUMN_OF[field]}" if field else "NULL"
+        is_number = "typeof({0}) IN ('integer', 'real')"
+        cost_ok = is_number.format("c")
+        metric_sums = (
+            f"SUM({cost_ok}), SUM(CASE WHEN {cost_ok} THEN c END), MAX(CASE WHEN {cost_ok} THEN c END), "
+            f"SUM(CASE WHEN {is_number.format('ti')} THEN CAST(ti AS INTEGER) ELSE 0 END), "
+            f"SUM(CASE WHEN {is_number.format('tout')} THEN CAST(tout AS INTEGER) ELSE 0 END)"
         )
-        groups: dict[str | None, _Tally] = defaultdict(_Tally)
-        total = _Tally()
-        for key, duration, status, error_type, cost, tokens_in, tokens_out in self._execute(sql, params):
-            row = (int(duration), status == "Error", error_type, number(cost), number(tokens_in), number(tokens_out))
-            total.add(*row)
-            if field:
-                groups[key].add(*row)
-        return (
-            [tally.result(key, top_errors) for key, tally in groups.items()],
-            total.result(None, top_errors),
+        aliases = ("c", "ti", "tout")
+        if self.metric_columns:
+            columns = ", ".join(f"spans.{name} AS {alias}" for name, alias in zip(METRIC_COLUMNS, aliases))
+        else:
+            columns = ", ".join(f"NULL AS {alias}" for alias in aliases)
+        rows = f"SELECT {group} AS g, spans.duration_ns AS d, spans.status AS s, {columns} FROM spans{where}"
+        parts: dict[str | None, list[tuple[Any, ...]]] = defaultdict(list)
+        for key, *values in self._execute(
+            f"SELECT g, COUNT(*), SUM(s = 'Error'), SUM(d), {metric_sums} FROM ({rows}) GROUP BY g", params
+        ):
+            parts[key].append(tuple(values))
+        older = (where + " AND" if where else " WHERE") + " " + " AND ".join(
+            f"spans.{name} IS NULL" for name in METRIC_COLUMNS
         )
+        if not self.metric_columns:
+            older = where
+        from_docs = ", ".join(
+            f"{_attribute_sql(attribute)} AS {alias}"
+            for (_kind, attribute), alias in zip(METRIC_COLUMNS.values(), aliases)
+        )
+        for key, *values in self._execute(
+            f"SELECT g, {metric_sums} FROM (SELECT {group} AS g, {from_docs} FROM spans{older}) GROUP BY g",
+            params,
+        ):
+            if values[0]:
+                parts[key].append((0, 0, 0, *values))
+        errors: dict[str | None, Counter[str]] = defaultdict(Counter)
+        failed = (where + " AND" if where else " WHERE") + " spans.status = 'Error' AND spans.error_type IS NOT NULL"
+        for key, error_type, count in self._execute(
+            f"SELECT {group}, spans.error_type, COUNT(*) FROM spans{failed} GROUP BY 1, 2", params
+        ):
+            errors[key][str(error_type)] += int(count)
+        durations: dict[str | None, list[int]] = defaultdict(list)
+        for key, duration in self._execute(f"SELECT {group}, spans.duration_ns FROM spans{where}", params):
+            durations[key].append(int(duration))
+
+        def stats(key: str | None, parts: list[tuple[Any, ...]], spread: list[int], kinds: Counter[str]) -> GroupStats:
+            calls = sum(int(p[0]) for p in parts)
+            cost_calls = sum(int(p[3] or 0) for p in parts)
+            cost_sums = [float(p[4]) for p in parts if p[4] is not None]
+            cost_maxima = [float(p[5]) for p in parts if p[5] is not None]
+            spread.sort()
+            return GroupStats.build(
+                key,
+                calls=calls,
+                errors=sum(int(p[1] or 0) for p in parts),
+                latency_avg_ns=sum(int(p[2] or 0) for p in parts) / calls if calls else None,
+                latency_p95_ns=percentile(spread, LATENCY_PERCENTILE),
+                cost_calls=cost_calls,
+                cost_sum=math.fsum(cost_sums) if cost_calls else None,
+                cost_max=max(cost_maxima) if cost_maxima else None,
+                input_tokens=sum(int(p[6] or 0) for p in parts),
+                output_tokens=sum(int(p[7] or 0) for p in parts),
+                error_types=kinds.items(),
+                top=top_errors,
+            )
+
+        everything = [d for spread in durations.values() for d in spread]
+        all_errors: Counter[str] = Counter()
+        for kinds in errors.values():
+            all_errors.update(kinds)
+        total = stats(None, [part for group_parts in parts.values() for part in group_parts], everything, all_errors)
+        if not field:
+            return [], total
+        return [stats(key, group_parts, durations[key], errors[key]) for key, group_parts in parts.items()], total
 
     def _sessions(self, filters: Filters) -> list[dict[str, Any]]:
         where, params = self._where(filters)
@@ -201,52 +268,3 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"cannot open audit store {path}: {exc}") from None
     return conn
-
-
-class _Tally:
-    """One group's raw values; :meth:`result` applies the shared definitions."""
-
-    def __init__(self) -> None:
-        self.durations: list[int] = []
-        self.errors = 0
-        self.error_types: Counter[str] = Counter()
-        self.costs: list[float] = []
-        self.tokens_in = 0
-        self.tokens_out = 0
-
-    def add(
-        self,
-        duration: int,
-        failed: bool,
-        error_type: str | None,
-        cost: float | None,
-        tokens_in: float | None,
-        tokens_out: float | None,
-    ) -> None:
-        self.durations.append(duration)
-        if failed:
-            self.errors += 1
-            if error_type is not None:
-                self.error_types[error_type] += 1
-        if cost is not None:
-            self.costs.append(float(cost))
-        self.tokens_in += int(tokens_in or 0)
-        self.tokens_out += int(tokens_out or 0)
-
-    def result(self, key: str | None, top_errors: int) -> GroupStats:
-        durations = sorted(self.durations)
-        calls = len(durations)
-        return GroupStats.build(
-            key,
-            calls=calls,
-            errors=self.errors,
-            latency_avg_ns=sum(durations) / calls if calls else None,
-            latency_p95_ns=percentile(durations, LATENCY_PERCENTILE),
-            cost_calls=len(self.costs),
-            cost_sum=math.fsum(self.costs) if self.costs else None,
-            cost_max=max(self.costs) if self.costs else None,
-            input_tokens=self.tokens_in,
-            output_tokens=self.tokens_out,
-            error_types=self.error_types.items(),
-            top=top_errors,
-        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS spans (
     request_id TEXT,
     error_type TEXT,
     status TEXT,
+    cost_usd REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
     doc TEXT NOT NULL,
     UNIQUE (trace_id, span_id)
 );
@@ -85,6 +89,58 @@ _COLUMNS = {
     "request_id": sc.AUDIT_REQUEST_ID,
     "error_type": sc.ERROR_TYPE,
 }
+
+
+#: Numeric columns the statistics add up without reading the documents (``genai-audit stats``).
+#: A store made before they existed gets them on its next write; its older rows hold NULL in all
+#: three, and readers take those rows' values from the document instead.
+METRIC_COLUMNS = {
+    "cost_usd": ("REAL", sc.USAGE_COST_USD),
+    "input_tokens": ("INTEGER", sc.USAGE_INPUT_TOKENS),
+    "output_tokens": ("INTEGER", sc.USAGE_OUTPUT_TOKENS),
+}
+
+
+def has_metric_columns(conn: sqlite3.Connection) -> bool:
+    names = {row[1] for row in conn.execute("PRAGMA table_info(spans)")}
+    return set(METRIC_COLUMNS) <= names
+
+
+#: Everything the statistics read, so that they scan this index instead of the documents.
+STATS_INDEX = "spans_stats"
+_STATS_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {STATS_INDEX} ON spans "
+    "(start_ns, duration_ns, status, error_type, feature, model, user_id, cost_usd, input_tokens, output_tokens)"
+)
+
+
+def _ensure_metric_columns(conn: sqlite3.Connection) -> None:
+    """Add the metric columns a store made before them lacks (cheap: no row is rewritten)."""
+    names = {row[1] for row in conn.execute("PRAGMA table_info(spans)")}
+    for name, (kind, _attribute) in METRIC_COLUMNS.items():
+        if name not in names:
+            try:
+                conn.execute(f"ALTER TABLE spans ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another writer added it meanwhile
+                if "duplicate column" not in str(exc):
+                    raise
+
+
+def ensure_stats_index(conn: sqlite3.Connection, *, only_if_empty: bool = False) -> bool:
+    """Create the statistics index if missing; like the search indexes, a populated store gets it
+    from its first forensic reader (``only_if_empty`` for writers), never at an application's start."""
+    try:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (STATS_INDEX,)).fetchone():
+            return True
+        if not has_metric_columns(conn):
+            return False
+        if only_if_empty and conn.execute("SELECT 1 FROM spans LIMIT 1").fetchone() is not None:
+            return False
+        conn.execute(_STATS_INDEX_SQL)
+    except sqlite3.Error as exc:
+        logger.debug("genai-audit: no statistics index in this store: %s", exc)
+        return False
+    return True
 
 
 class StoreError(Exception):
@@ -238,6 +294,8 @@ def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Con
         conn.execute("PRAGMA recursive_triggers=ON")
         if create:
             conn.executescript(SCHEMA)
+            _ensure_metric_columns(conn)
+            ensure_stats_index(conn, only_if_empty=True)
             # a new store gets its search indexes now; an older one from its first forensic reader,
             # so that indexing what it holds never delays the application's start
             ensure_search_indexes(conn, only_if_empty=True)
@@ -250,18 +308,32 @@ def connect(path: str | os.PathLike[str], *, create: bool = True) -> sqlite3.Con
     return conn
 
 
+def _number(value: Any, kind: str) -> float | int | None:
+    """What a metric column holds: the attribute when it is a finite number of the right kind."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value):
+        return None
+    if kind == "INTEGER":
+        return int(value)
+    return float(value)
+
+
 def _row(doc: dict[str, Any], start_ns: int) -> tuple[Any, ...]:
     attributes = doc["attributes"]
     values = [attributes.get(key) for key in _COLUMNS.values()]
     values = [None if value is None else str(value) for value in values]
+    metrics = [_number(attributes.get(attribute), kind) for kind, attribute in METRIC_COLUMNS.values()]
     return (doc["trace_id"], doc["span_id"], start_ns, doc["duration"], *values, doc["status"]["code"],
-            json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str))
+            json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str), *metrics)
 
 
 _INSERT = (
     "INSERT OR IGNORE INTO spans (trace_id, span_id, start_ns, duration_ns, "
     + ", ".join(_COLUMNS)
-    + ", status, doc) VALUES (" + ", ".join("?" * (5 + len(_COLUMNS) + 1)) + ")"
+    + ", status, doc, "
+    + ", ".join(METRIC_COLUMNS)
+    + ") VALUES (" + ", ".join("?" * (5 + len(_COLUMNS) + 1 + len(METRIC_COLUMNS))) + ")"
 )
 
 

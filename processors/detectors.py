@@ -8,6 +8,13 @@ scan. Candidates then pass a validator (Luhn, IBAN mod-97, SSN
 area/group/serial rules, ``phonenumbers`` validity, IP address parsing,
 entropy) that also normalises the value, so one card number written with
 spaces or dashes gets one pseudonym.
+
+Dense text has a candidate every hundred characters or so, which makes the
+per-candidate cost matter: the text is encoded to UTF-8 once and every pattern
+runs on those bytes through RE2's own matcher (byte offsets, converted to
+character offsets only for candidates that are not already claimed), and
+phone numbers are validated against ``phonenumbers``' metadata without its
+general-purpose parser (:mod:`genai_audit.processors._phone`).
 """
 
 from __future__ import annotations
@@ -15,12 +22,22 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
+import itertools
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import re2
+
+#: google-re2's compiled-pattern object matches UTF-8 bytes and returns byte offsets for every group in one
+#: call. The scanner calls it directly: its ``finditer`` wrapper re-encodes the whole text on every call and
+#: converts offsets through Python objects per match, which cost more than matching on dense text.
+_RE2 = re2._re2
+_UNANCHORED = _RE2.RE2.Anchor.UNANCHORED
+_chars_to_bytes = _RE2.CharLenToBytes
 
 PII = "pii"
 SECRET = "secret"
@@ -50,9 +67,12 @@ Validator = Callable[[str], "str | None"]
 _DIGITS = "0123456789"
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One detected value: where it is in the text, what it is, and its normal form."""
+class Finding(NamedTuple):
+    """One detected value: where it is in the text, what it is, and its normal form.
+
+    Immutable; a named tuple rather than a frozen dataclass because dense text makes thousands
+    of them and a tuple is several times cheaper to build.
+    """
 
     start: int
     end: int
@@ -112,6 +132,7 @@ class Detector:
 
     def __post_init__(self) -> None:
         self.compiled = re2.compile(self.pattern)
+        self._raw = self.compiled._regexp  # see _RE2 above
 
     def _span(self, match: Any) -> tuple[int, int]:
         if self.group >= 0:
@@ -147,6 +168,104 @@ class Detector:
             checked = self.validator(value) if self.validator is not None else value
             if checked is not None:
                 yield Finding(start, end, self.entity, self.kind, checked, self.priority)
+
+    def collect(self, doc: _Document, found: list[Finding]) -> None:
+        """What :meth:`find` yields, appended to ``found`` and claimed in ``doc.taken`` as it is found."""
+        text, data, view, taken = doc.text, doc.data, doc.view, doc.taken
+        if self.prefilter is not None and not self.prefilter(text):
+            return
+        match, anchor = self._raw.Match, _UNANCHORED
+        group, reject, refine, validator = self.group, self.reject, self.refine, self.validator
+        entity, kind, priority = self.entity, self.kind, self.priority
+        ascii_only = doc.ascii_only
+        new = tuple.__new__  # Finding(...) without the named tuple's Python-level __new__
+        is_taken = taken.find  # is_taken(1, start, end) >= 0: a byte in [start, end) is claimed
+        size = len(data)
+        pos = 0
+        while True:
+            spans = match(anchor, view, pos, size)
+            match_start, match_end = spans[0]
+            if match_start < 0:
+                return
+            if group > 0:
+                start, end = spans[group]
+            elif group == 0:
+                start, end = match_start, match_end
+            else:  # the first group that took part, else the whole match
+                start, end = match_start, match_end
+                for span in spans[1:]:
+                    if span[0] >= 0:
+                        start, end = span
+                        break
+            # where the next search starts, as finditer does it
+            last = False
+            if match_end > pos:
+                pos = match_end
+            elif pos < size:  # an empty match: step over one character
+                pos += _chars_to_bytes(data, pos, 1)
+            else:  # an empty match at the end of the text
+                last = True
+            # start, end: byte offsets; first, stop: character offsets. Overlap is tested on bytes, which
+            # is the same test on whole characters, so only candidates that survive it are converted; and
+            # before the context test (both only reject, in either order; this one is cheaper).
+            if start >= 0 and start != end and is_taken(1, start, end) < 0:
+                if ascii_only:
+                    first, stop = start, end
+                    value = text[start:end]
+                else:
+                    first = doc.chars(start)
+                    value = data[start:end].decode()
+                    stop = first + len(value)
+                if reject is not None and reject(text, first, stop):
+                    pass
+                elif refine is not None:
+                    refined = refine(value)
+                    if refined is not None:
+                        offset, length, normalized = refined
+                        if ascii_only:
+                            start, end = start + offset, start + length
+                        else:
+                            start += len(value[:offset].encode())
+                            end = start + len(value[offset:length].encode())
+                        if is_taken(1, start, end) < 0:
+                            taken[start:end] = b"\x01" * (end - start)
+                            finding = (first + offset, first + length, entity, kind, normalized, priority)
+                            found.append(new(Finding, finding))
+                else:
+                    checked = validator(value) if validator is not None else value
+                    if checked is not None:
+                        taken[start:end] = b"\x01" * (end - start)
+                        found.append(new(Finding, (first, stop, entity, kind, checked, priority)))
+            if last:
+                return
+
+
+class _Document:
+    """One text being scanned: its UTF-8 bytes, the bytes findings claimed, and byte-to-character offsets."""
+
+    #: characters between two remembered byte offsets (for texts that are not all ASCII)
+    STEP = 128
+
+    __slots__ = ("_marks", "ascii_only", "data", "taken", "text", "view")
+
+    def __init__(self, text: str, data: bytes) -> None:
+        self.text = text
+        self.data = data
+        self.view = memoryview(data)  # re2 reads a memoryview's buffer a little faster than a bytes object's
+        self.ascii_only = len(data) == len(text)
+        self.taken = bytearray(len(data))  # 1 where a finding or a redaction token is
+        self._marks: list[int] | None = None  # byte offset of every STEP-th character
+
+    def chars(self, offset: int) -> int:
+        """The character offset of a byte offset (a character boundary) in ``data``."""
+        marks = self._marks
+        if marks is None:
+            text, step = self.text, self.STEP
+            chunks = [text[i : i + step] for i in range(0, len(text), step)]
+            marks = self._marks = list(itertools.accumulate(map(len, map(str.encode, chunks)), initial=0))
+        index = bisect.bisect_right(marks, offset) - 1
+        # decoding a short run is cheaper than a call into re2 to count its characters
+        return index * self.STEP + len(self.data[marks[index] : offset].decode())
 
 
 # -- prefilters --------------------------------------------------------------------------
@@ -188,57 +307,71 @@ def always(_text: str) -> bool:
 
 
 # -- validators --------------------------------------------------------------------------
+# Python's ``re`` below runs only where it is linear: character classes without nested repetition, or
+# anchored patterns over a candidate a detector's RE2 pattern already bounded to a few dozen characters.
+_NON_DIGITS = re.compile(r"[^0-9]+")
+_DIGIT_RUNS = re.compile(r"[0-9]+")
+#: a digit's contribution to the Luhn sum when doubled (2d, less 9 when that is two digits)
+_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+
+
 def only_digits(value: str) -> str:
-    return "".join(ch for ch in value if "0" <= ch <= "9")
+    """The ASCII digits of ``value``, in order."""
+    if value.isdigit() and value.isascii():
+        return value
+    return _NON_DIGITS.sub("", value)
 
 
 def luhn_ok(digits: str) -> bool:
-    total = 0
-    for index, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if index % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
+    """The Luhn check digit is right (``digits``: ASCII digits only)."""
+    # the digits in odd places from the right count once, the others doubled; summing the UTF-8 bytes
+    # of each group and subtracting 48 per digit adds up their values
+    kept = digits[-1::-2].encode()
+    doubled = digits[-2::-2].translate(_LUHN_DOUBLED).encode()
+    return (sum(kept) + sum(doubled) - 48 * len(digits)) % 10 == 0
 
 
 def _card_brand_ok(digits: str) -> bool:
-    """The number's prefix belongs to a card brand that issues numbers of this length."""
+    """The number's prefix belongs to a card brand that issues numbers of this length.
+
+    Prefixes are compared as strings of equal length, which orders them as numbers.
+    """
     n = len(digits)
-    p2, p4, p6 = int(digits[:2]), int(digits[:4]), int(digits[:6])
+    if n < 12:
+        return False
+    p2, p3, p4, p6 = digits[:2], digits[:3], digits[:4], digits[:6]
     if digits[0] == "4":
         return n in (13, 16, 19)  # Visa
-    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+    if "51" <= p2 <= "55" or "2221" <= p4 <= "2720":
         return n == 16  # Mastercard
-    if p2 in (34, 37):
+    if p2 in ("34", "37"):
         return n == 15  # American Express
-    if 2200 <= p4 <= 2204:
+    if "2200" <= p4 <= "2204":
         return 16 <= n <= 19  # Mir
-    if p4 == 6011 or 644 <= int(digits[:3]) <= 649 or p2 == 65 or 622126 <= p6 <= 622925:
+    if p4 == "6011" or "644" <= p3 <= "649" or p2 == "65" or "622126" <= p6 <= "622925":
         return 16 <= n <= 19  # Discover
-    if 3528 <= p4 <= 3589:
+    if "3528" <= p4 <= "3589":
         return 15 <= n <= 19  # JCB
-    if p4 in (2131, 1800):
+    if p4 in ("2131", "1800"):
         return n == 15  # JCB, older 15-digit numbers
-    if 300 <= int(digits[:3]) <= 305 or p2 in (36, 38, 39) or p4 == 3095:
+    if "300" <= p3 <= "305" or p2 in ("36", "38", "39") or p4 == "3095":
         return 14 <= n <= 19  # Diners Club
-    if p2 == 62 or p2 == 81:
+    if p2 in ("62", "81"):
         return 16 <= n <= 19  # UnionPay
-    if p2 in (50, 56, 57, 58, 60, 63, 67, 68, 69) or p2 == 6:
+    if p2 in ("50", "56", "57", "58", "60", "63", "67", "68", "69", "06"):
         return 12 <= n <= 19  # Maestro, RuPay
     return False
 
 
 def validate_card(value: str) -> str | None:
     digits = only_digits(value)
-    if not 12 <= len(digits) <= 19 or not luhn_ok(digits) or not _card_brand_ok(digits):
+    if not 12 <= len(digits) <= 19 or not _card_brand_ok(digits) or not luhn_ok(digits):
         return None
-    # separators, when present, must group the digits the way cards are printed
-    groups = [g for g in re2.split(r"[ \-]", value) if g]
-    if len(groups) > 1 and any(len(g) > 6 or len(g) < 2 for g in groups[:-1]):
-        return None
+    if len(digits) != len(value):
+        # separators must group the digits the way cards are printed
+        groups = [g for g in value.replace("-", " ").split(" ") if g]
+        if len(groups) > 1 and any(len(g) > 6 or len(g) < 2 for g in groups[:-1]):
+            return None
     return digits
 
 
@@ -251,34 +384,31 @@ def refine_card(value: str) -> tuple[int, int, str] | None:
     whole = validate_card(value)
     if whole is not None:
         return 0, len(value), whole
-    groups: list[tuple[int, int]] = []
-    start = None
-    for index, ch in enumerate(value):
-        if ch.isdigit():
-            if start is None:
-                start = index
-        elif start is not None:
-            groups.append((start, index))
-            start = None
-    if start is not None:
-        groups.append((start, len(value)))
-    if len(groups) < 2:
+    groups = [run.span() for run in _DIGIT_RUNS.finditer(value)]
+    count = len(groups)
+    if count < 2:
         return None
-    # printed cards come in groups of 3 to 6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3), at most 6 of them
-    windows = [
-        (i, j)
-        for i in range(len(groups))
-        for j in range(i, min(len(groups), i + 6))
-        if (i, j) != (0, len(groups) - 1) and all(3 <= e - b <= 19 for b, e in groups[i : j + 1])
-    ]
-    windows.sort(key=lambda w: -(groups[w[1]][1] - groups[w[0]][0]))
-    for i, j in windows:
+    # printed cards come in groups of 3 to 6 digits (4-4-4-4, 4-6-5, 4-4-4-4-3), at most 6 of them:
+    # runs of up to 6 consecutive groups of 3 to 19 digits, 12 to 19 digits in all, not the whole
+    # candidate; tried longest first, then leftmost
+    windows: list[tuple[int, int, int]] = []
+    for i in range(count):
+        digits = 0
+        for j in range(i, min(count, i + 6)):
+            size = groups[j][1] - groups[j][0]
+            if not 3 <= size <= 19:
+                break  # every longer window holds this group too
+            digits += size
+            if digits > 19:
+                break
+            if digits >= 12 and (i, j) != (0, count - 1):
+                windows.append((groups[i][0] - groups[j][1], i, j))
+    windows.sort()
+    for _, i, j in windows:
         begin, stop = groups[i][0], groups[j][1]
-        digits = sum(e - b for b, e in groups[i : j + 1])
-        if 12 <= digits <= 19:
-            checked = validate_card(value[begin:stop])
-            if checked is not None:
-                return begin, stop, checked
+        checked = validate_card(value[begin:stop])
+        if checked is not None:
+            return begin, stop, checked
     return None
 
 
@@ -378,12 +508,17 @@ _IBAN_LENGTHS = {
 }
 
 
+_IBAN_LETTERS = str.maketrans({chr(ord("A") + i): str(10 + i) for i in range(26)})
+
+
 def validate_iban(value: str) -> str | None:
     compact = value.replace(" ", "").upper()
     if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
         return None
     rearranged = compact[4:] + compact[:4]
-    numeric = "".join(str(int(ch, 36)) for ch in rearranged)
+    if not rearranged.isalnum() or not rearranged.isascii():
+        return None
+    numeric = rearranged.translate(_IBAN_LETTERS)  # A=10 ... Z=35
     return compact if int(numeric) % 97 == 1 else None
 
 
@@ -392,13 +527,15 @@ def refine_iban(value: str) -> tuple[int, int, str] | None:
     length = _IBAN_LENGTHS.get(value[:2])
     if length is None:
         return None
-    count = 0
-    for index, ch in enumerate(value):
-        if ch != " ":
-            count += 1
-            if count == length:
-                checked = validate_iban(value[: index + 1])
-                return (0, index + 1, checked) if checked is not None else None
+    # the offset just after the length-th character that is not a space, walking the space-separated parts
+    count = stop = 0
+    for part in value.split(" "):
+        if count + len(part) >= length:
+            stop += length - count
+            checked = validate_iban(value[:stop])
+            return (0, stop, checked) if checked is not None else None
+        count += len(part)
+        stop += len(part) + 1
     return None
 
 
@@ -428,6 +565,8 @@ def refine_email(value: str) -> tuple[int, int, str] | None:
     top-level domain, is not part of the address. All-CJK addresses stay whole.
     """
     at = value.find("@")
+    if at > 0 and value.isascii():
+        return 0, len(value), value.lower()  # no CJK to cut off
     start, stop = 0, len(value)
     local = value[:at]
     if local and _cjk(local[0]) and any(ch.isascii() and ch.isalnum() for ch in local):
@@ -454,7 +593,10 @@ def validate_ipv4(value: str) -> str | None:
 
 
 def validate_ipv6(value: str) -> str | None:
-    if value.count(":") < 2 or sum(ch not in ":." for ch in value) < 2:
+    colons = value.count(":")
+    if colons < 2 or (colons < 6 and "::" not in value):
+        return None  # without '::' an address has 8 groups (6 and an IPv4 tail): a clock time, a MAC address
+    if sum(ch not in ":." for ch in value) < 2:
         return None
     try:
         address = ipaddress.IPv6Address(value)
@@ -464,9 +606,7 @@ def validate_ipv6(value: str) -> str | None:
 
 
 def shannon_entropy(value: str) -> float:
-    counts: dict[str, int] = {}
-    for ch in value:
-        counts[ch] = counts.get(ch, 0) + 1
+    counts = Counter(value)  # counted in C, in order of first occurrence
     n = len(value)
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
@@ -475,9 +615,15 @@ def make_phone_validator(regions: str) -> Validator:
     """Valid phone numbers in E.164; ``regions`` (comma-separated) read national numbers, in order."""
     import phonenumbers
 
-    order = [r.strip().upper() for r in regions.split(",") if r.strip()] or ["US"]
+    from genai_audit.processors._phone import SLOW, FastPhoneParser
 
-    def parse(candidate: str, region: str) -> str | None:
+    order = [r.strip().upper() for r in regions.split(",") if r.strip()] or ["US"]
+    fast = FastPhoneParser()
+
+    def parse(candidate: str, region: str, digits: str | None = None) -> str | None:
+        found = fast.e164(candidate, region, digits)
+        if found is not SLOW:
+            return found  # type: ignore[return-value]
         try:
             number = phonenumbers.parse(candidate, region)
         except phonenumbers.NumberParseException:
@@ -495,20 +641,20 @@ def make_phone_validator(regions: str) -> Validator:
         if "+" not in stripped and len(digits) == len(stripped) and len(digits) < 10:
             return None  # a bare run of fewer than ten digits is a number, not a phone
         if stripped.startswith("+"):
-            return parse(stripped, order[0])
+            return parse(stripped, order[0], digits)
         if stripped.startswith("00") and len(digits) > 9:  # international prefix written as 00
-            found = parse("+" + stripped[2:].lstrip(), order[0])
+            found = parse("+" + stripped[2:].lstrip(), order[0], digits[2:])
             if found is not None:
                 return found
-        found = parse(stripped, order[0])
-        grouped = len(digits) != len(stripped.strip("()"))
-        national = stripped.startswith("0") or _AREA_CODE.match(stripped) or _SPACED_GROUPS.match(stripped)
-        if found is not None or not grouped or not national:
+        found = parse(stripped, order[0], digits)
+        if found is not None or len(digits) == len(stripped.strip("()")):  # found, or not written in groups
             return found
         # other regions' national numbers are written in groups and start with a trunk 0 or an area code
-# in parentheses, or are spaced in pairs or triples: 020 7946 0958, (11) 2343-7088, 612 23 08 79
+        # in parentheses, or are spaced in pairs or triples: 020 7946 0958, (11) 2343-7088, 612 23 08 79
+        if not (stripped.startswith("0") or _AREA_CODE.match(stripped) or _SPACED_GROUPS.fullmatch(stripped)):
+            return None
         for region in order[1:]:
-            found = parse(stripped, region)
+            found = parse(stripped, region, digits)
             if found is not None:
                 return found
         return None
@@ -516,9 +662,12 @@ def make_phone_validator(regions: str) -> Validator:
     return validate
 
 
+_MASK_CHARS = frozenset("*x.-_#<>[]{}")
+
+
 def _password_value(value: str) -> str | None:
     stripped = value.strip("\"'")
-    if len(stripped) < 4 or set(stripped) <= set("*x.-_#<>[]{}") or stripped.startswith(("[", "<", "${", "{{")):
+    if len(stripped) < 4 or set(stripped) <= _MASK_CHARS or stripped.startswith(("[", "<", "${", "{{")):
         return None
     if stripped.endswith(("...", "\u2026")):  # an elided example, not a value
         return None
@@ -604,10 +753,14 @@ def _ipv4_context(text: str, start: int, end: int) -> bool:
     )
 
 
-_AREA_CODE = re2.compile(r"^\(\d{1,4}\)")
-_SPACED_GROUPS = re2.compile(r"^\d{2,3}(?: \d{2,3}){3,}$")
-_DOTTED_QUAD = re2.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
-_DATE_START = re2.compile(r"^\(?(?:\d{4}[\-/.]\d{1,2}[\-/.]\d{1,2}|\d{1,2}[\-/.]\d{1,2}[\-/.]\d{4})")
+# applied to phone candidates only (at most 46 characters: see _PHONE)
+_AREA_CODE = re.compile(r"\([0-9]{1,4}\)")  # with .match
+_SPACED_GROUPS = re.compile(r"[0-9]{2,3}(?: [0-9]{2,3}){3,}")  # with .fullmatch
+# with .match: the whole value is a dotted quad (an IP address, valid or not), or it starts with a date
+_QUAD_OR_DATE = re.compile(
+    r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\Z"
+    r"|\(?(?:[0-9]{4}[\-/.][0-9]{1,2}[\-/.][0-9]{1,2}|[0-9]{1,2}[\-/.][0-9]{1,2}[\-/.][0-9]{4})"
+)
 
 
 def _phone_context(text: str, start: int, end: int) -> bool:
@@ -616,10 +769,7 @@ def _phone_context(text: str, start: int, end: int) -> bool:
         return True
     if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_.:/"):
         return True
-    value = text[start:end]
-    if _DOTTED_QUAD.fullmatch(value) is not None:  # an IP address, valid or not
-        return True
-    return _DATE_START.search(value) is not None
+    return _QUAD_OR_DATE.match(text, start, end) is not None
 
 
 def builtin_detectors(phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT,ES,BR,MX") -> list[Detector]:
@@ -701,6 +851,10 @@ def resolve(findings: Sequence[Finding]) -> list[Finding]:
 #: What redaction writes: ``[TYPE]`` or ``[TYPE:token]``. Text already redacted is never redacted again.
 REDACTION_TOKEN = re2.compile(r"\[[A-Z][A-Z0-9_]*(?::[0-9a-f]{6,64})?\]")
 
+#: Claims the redaction tokens already in a text, so that no detector looks inside them.
+_TOKEN_DETECTOR = Detector("REDACTED", "", REDACTION_TOKEN.pattern)
+
+
 #: Memory for the combined automaton; generous so that it never runs out on large inputs.
 SET_MAX_MEM = 256 << 20
 
@@ -710,7 +864,8 @@ class Scanner:
 
     One RE2 set automaton over every detector's pattern decides, in a single
     linear pass, which detectors can match at all; only those run their own
-    pattern and validator. Text without candidates costs that one pass.
+    pattern and validator, strongest first, each skipping what a stronger one
+    claimed. Text without candidates costs that one pass.
     """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
@@ -741,17 +896,16 @@ class Scanner:
             # escaped line breaks and tabs (error messages that print a JSON body) separate values
             # like the characters they stand for; same length, so offsets stay valid
             text = text.replace("\\n", "  ").replace("\\t", "  ").replace("\\r", "  ")
-        hits = self.candidates(text)
+        data = text.encode("utf-8")  # once for every pattern; raises UnicodeEncodeError on lone surrogates
+        hits = self._set.Match(data)
         if not hits:
             return []
-        taken = Taken()
+        doc = _Document(text, data)
         if "[" in text:
-            for token in REDACTION_TOKEN.finditer(text):
-                taken.add(token.start(), token.end())
+            _TOKEN_DETECTOR.collect(doc, [])
         found: list[Finding] = []
-        for index in hits:
-            for finding in self.detectors[index].find(text, taken):
-                taken.add(finding.start, finding.end)
-                found.append(finding)
-        found.sort(key=lambda f: f.start)
+        detectors = self.detectors
+        for index in sorted(hits):
+            detectors[index].collect(doc, found)
+        found.sort()  # by start: findings do not overlap, so no two start at the same offset
         return found

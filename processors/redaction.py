@@ -11,13 +11,12 @@ number or SSN. The key never appears in telemetry.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
 import re
 import secrets
 from collections import Counter
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from genai_audit.processors.detectors import (
     Finding,
     Scanner,
     _password_value,
+    resolve,
 )
 from genai_audit.serialize import valid_text
 
@@ -144,6 +144,22 @@ _SECRET_KEY = re.compile(
     r"authorization|credentials?)$"
 )
 
+
+def _hmac_sha256_states(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """SHA-256 states after the padded key's inner and outer blocks (RFC 2104).
+
+    Copying them and hashing the message gives the same digest as ``hmac.new(key, message, sha256)``
+    in well under half the time, which matters when dense text needs thousands of pseudonyms.
+    """
+    block = 64  # SHA-256's block size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\x00")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    return inner, outer
+
+
 class Redactor:
     """Finds and replaces PII and secrets in text and in JSON-compatible structures."""
 
@@ -154,22 +170,38 @@ class Redactor:
         modes: Mapping[str, str] | None = None,
         default_mode: str = PSEUDONYM,
         token_chars: int = 12,
+        finders: Sequence[Callable[[str], list[Finding]]] = (),
     ) -> None:
+        """``finders``: more detectors beyond the scanner's patterns (the NLP detector,
+        :mod:`genai_audit.processors.nlp`); where one of their findings overlaps a
+        pattern finding or a redaction token, the pattern's is kept."""
         for entity, mode in {**(modes or {}), "*": default_mode}.items():
             if mode not in MODES:
                 raise ConfigError(f"redaction mode {mode!r} for {entity}: expected one of {', '.join(MODES)}")
         self.scanner = scanner
         self._key = key
+        self._hmac_inner, self._hmac_outer = _hmac_sha256_states(key)
+        self._hmac_entity: dict[str, hashlib._Hash] = {}  # inner state after "TYPE\0", per entity type
         self.modes = dict(modes or {})
         self.default_mode = default_mode
         self.token_chars = token_chars
+        self.finders = tuple(finders)
 
     def __repr__(self) -> str:  # never show the key
         return f"Redactor(default_mode={self.default_mode!r}, modes={self.modes!r})"
 
     def token(self, entity: str, normalized: str) -> str:
-        digest = hmac.new(self._key, f"{entity}\x00{normalized}".encode("utf-8", "surrogatepass"), hashlib.sha256)
-        return digest.hexdigest()[: self.token_chars]
+        """The start of HMAC-SHA256(key, entity NUL value), in hex."""
+        prefix = self._hmac_entity.get(entity)
+        if prefix is None:
+            prefix = self._hmac_inner.copy()
+            prefix.update(f"{entity}\x00".encode("utf-8", "surrogatepass"))
+            self._hmac_entity[entity] = prefix
+        inner = prefix.copy()
+        inner.update(normalized.encode("utf-8", "surrogatepass"))
+        outer = self._hmac_outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[: self.token_chars]
 
     def pseudonym(self, entity: str, normalized: str) -> str:
         """The text that replaces a value in pseudonym mode, e.g. ``[EMAIL:7f3a9c1e04b2]``."""
@@ -181,16 +213,39 @@ class Redactor:
         except UnicodeEncodeError:
             text = valid_text(text)
             findings = self.scanner.scan(text)
+        if self.finders:
+            findings = self._with_finders(text, findings)
         if not findings:
             return text
         pieces: list[str] = []
+        append = pieces.append
+        modes, default, token = self.modes, self.default_mode, self.token
+        # the common case, a pseudonym for everything and no tally, takes the short way
+        all_pseudonyms = tally is None and default == PSEUDONYM and all(mode == PSEUDONYM for mode in modes.values())
         last = 0
         for finding in findings:
-            pieces.append(text[last : finding.start])
-            pieces.append(self._replacement(finding, text[finding.start : finding.end], tally))
-            last = finding.end
-        pieces.append(text[last:])
+            start, end, entity, _kind, normalized, _priority = finding
+            append(text[last:start])
+            if all_pseudonyms:
+                append(f"[{entity}:{token(entity, normalized)}]")
+            else:
+                append(self._replacement(finding, text[start:end], tally))
+            last = end
+        append(text[last:])
         return "".join(pieces)
+
+    def _with_finders(self, text: str, findings: list[Finding]) -> list[Finding]:
+        """``findings`` plus what the extra finders see in the characters nobody claimed yet."""
+        extra: list[Finding] = []
+        for finder in self.finders:
+            extra.extend(finder(text))
+        if not extra:
+            return findings
+        claimed = [(f.start, f.end) for f in findings]
+        if "[" in text:
+            claimed.extend((m.start(), m.end()) for m in REDACTION_TOKEN.finditer(text))
+        free = [f for f in extra if all(f.end <= start or f.start >= end for start, end in claimed)]
+        return sorted([*findings, *resolve(free)], key=lambda f: f.start)
 
     def _redact_string(self, text: str, tally: Tally) -> Any:
         stripped = text.lstrip()

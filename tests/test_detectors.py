@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
+import random
+import re
+import string
+from collections.abc import Callable
+
+import phonenumbers
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from genai_audit.processors import detectors as d
+from genai_audit.processors._phone import SLOW, FastPhoneParser
+from genai_audit.processors.redaction import Redactor
+from tests.redaction_support import SAMPLES, Sample
 
 SCANNER = d.Scanner(d.builtin_detectors("US"))
 
@@ -140,3 +154,396 @@ def test_linear_patterns_only() -> None:
     # RE2 refuses what could backtrack
     with pytest.raises(Exception):  # noqa: B017,PT011 - re2 raises its own error type
         d.Detector("X", d.PII, r"(a+)+\1", d.always)
+
+
+# -- the fast paths agree with the straightforward implementations ----------------------------------------------
+# The scanner matches on UTF-8 bytes with RE2's own matcher, validates phone numbers without phonenumbers.parse,
+# and has faster card, IBAN and pseudonym arithmetic; each is checked here against the plain version.
+
+_REGIONS = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT,ES,BR,MX"  # builtin_detectors' default
+DEFAULT_SCANNER = d.Scanner(d.builtin_detectors())
+
+
+def reference_scan(scanner: d.Scanner, text: str) -> list[d.Finding]:
+    """Scanner.scan the plain way: re2's finditer on str, per detector, and a Taken index."""
+    if "\\" in text:
+        text = text.replace("\\n", "  ").replace("\\t", "  ").replace("\\r", "  ")
+    hits = scanner.candidates(text)
+    if not hits:
+        return []
+    taken = d.Taken()
+    if "[" in text:
+        for token in d.REDACTION_TOKEN.finditer(text):
+            taken.add(token.start(), token.end())
+    out: list[d.Finding] = []
+    for index in hits:
+        for finding in scanner.detectors[index].find(text, taken):
+            taken.add(finding.start, finding.end)
+            out.append(finding)
+    return sorted(out, key=lambda f: f.start)
+
+
+_FILLERS = (
+    " ",
+    "  ",
+    "\n",
+    ", ",
+    "; ",
+    ". ",
+    "(",
+    ")",
+    "-",
+    "+",
+    ":",
+    "/",
+    "[",
+    "]",
+    "\\n",
+    "call ",
+    "mail ",
+    "card ",
+    "ssn ",
+    "iban ",
+    "password: ",
+    "api_key=",
+    "Bearer ",
+    "请联系",
+    "获取帮助",
+    "電話番号",
+    "номер телефона ",
+    "الهاتف ",
+    "שלום ",
+    "😀",
+    "👩‍💻 ",
+    "é",
+    "e\u0301",
+    "\u00a0",
+    "\u2028",
+    "2023-12-11 01:17",
+    "12:30:45",
+    "v1.2.3.4",
+    "#204751",
+    "1,299.00",
+    "[EMAIL:0123456789ab]",
+    "[PHONE]",
+    "4111 1111",
+    "00",
+    "0",
+    "1",
+    "44",
+)
+
+
+@st.composite
+def mixed_texts(draw: st.DrawFn) -> str:
+    parts = draw(
+        st.lists(
+            st.one_of(
+                st.sampled_from(_FILLERS),
+                st.sampled_from(sorted(SAMPLES)).flatmap(lambda kind: SAMPLES[kind]).map(lambda s: s.text),
+                st.text(st.characters(blacklist_categories=("Cs",)), max_size=4),
+                st.text("0123456789 -.()/+:", min_size=1, max_size=18),
+            ),
+            max_size=14,
+        )
+    )
+    return "".join(parts)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(text=mixed_texts())
+def test_scan_equals_the_plain_per_detector_scan(text: str) -> None:
+    for scanner in (SCANNER, DEFAULT_SCANNER):
+        assert scanner.scan(text) == reference_scan(scanner, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "😀😀 ana@example.com 😀 +44 20 7946 0958 中文 4111 1111 1111 1111 é",
+        "请联系ana@example.com获取帮助，或致电 020 7946 0958。",
+        "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 10.20.30.40 𝔞𝔫𝔡 2001:db8::1 then DE89 3704 0044 0532 0130 00",
+        "ñ" * 300 + " ssn 536-22-1234 " + "中" * 300 + " jörg@bücher.de " + "😀" * 300 + " +1 415 555 0132",
+        "[EMAIL:0123456789ab] ana@example.com [PHONE] (415) 555-0132",
+        'error: {\\"password\\": \\"s3cret!\\"}\\n tel 415-555-0199',
+    ],
+)
+def test_offsets_are_characters_in_any_script(text: str) -> None:
+    got = DEFAULT_SCANNER.scan(text)
+    assert got == reference_scan(DEFAULT_SCANNER, text)
+    assert got  # every example has something to find
+
+
+def _phone_candidates(seed: int, count: int) -> list[str]:
+    """Numbers as people write them: example numbers of every region and type, with and without the country
+    code, trunk prefix or international prefix, grouped in various ways, some with a digit changed."""
+    rng = random.Random(seed)
+    seeds: list[phonenumbers.PhoneNumber] = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for number_type in range(12):
+            example = phonenumbers.example_number_for_type(region, number_type)
+            if example is not None:
+                seeds.append(example)
+    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            seeds.append(example)
+    out: list[str] = []
+    while len(out) < count:
+        number = rng.choice(seeds)
+        national = phonenumbers.national_significant_number(number)
+        code = str(number.country_code)
+        form = rng.random()
+        plus = ""
+        if form < 0.3:
+            digits, plus = code + national, rng.choice(["+", "+", "+ "])
+        elif form < 0.4:
+            digits = "00" + code + national
+        elif form < 0.45:
+            digits = "011" + code + national
+        elif form < 0.7:
+            digits = rng.choice(["0", "", "1", "8", "06"]) + national
+        elif form < 0.8:
+            digits = code + national
+        else:
+            digits, plus = "".join(rng.choice(string.digits) for _ in range(rng.randint(3, 18))), rng.choice("+  ")
+        chars = list(digits)
+        for _ in range(rng.choice([0, 0, 1, 2])):  # a changed, added or dropped digit
+            at = rng.randrange(len(chars) + 1)
+            action = rng.random()
+            if action < 0.5 and at < len(chars):
+                chars[at] = rng.choice(string.digits)
+            elif action < 0.75:
+                chars.insert(at, rng.choice(string.digits))
+            elif at < len(chars):
+                del chars[at]
+        digits = "".join(chars)
+        if not digits:
+            continue
+        groups, at = [], 0
+        while at < len(digits):
+            size = rng.choice([1, 2, 2, 3, 3, 4, 4])
+            groups.append(digits[at : at + size])
+            at += size
+        sep = rng.choice([" ", "-", ".", "", "/", " - ", "  "])
+        text = sep.join(groups)
+        if rng.random() < 0.15 and len(groups) > 1:
+            text = f"({groups[0]}) " + sep.join(groups[1:])
+        out.append(plus.strip() + (" " if plus == "+ " else "") + text)
+    return out
+
+
+def _parse_e164(candidate: str, region: str) -> str | None:
+    try:
+        number = phonenumbers.parse(candidate, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def test_fast_phone_parser_agrees_with_phonenumbers() -> None:
+    fast = FastPhoneParser()
+    regions = [*_REGIONS.split(","), "CA", "JM", "RU", "KZ", "GG", "IM", "VA", "NO", "FI", "AR", "CN", "ZA"]
+    answered = valid = 0
+    candidates = _phone_candidates(seed=20240517, count=2500)
+    for candidate in candidates:
+        for region in regions:
+            got = fast.e164(candidate, region)
+            if got is SLOW:
+                continue
+            answered += 1
+            expected = _parse_e164(candidate, region)
+            assert got == expected, (candidate, region)
+            valid += expected is not None
+    # the fast path answers nearly everything, and the sample is not all invalid numbers
+    assert answered > 0.95 * len(candidates) * len(regions)
+    assert valid > 0.15 * answered
+
+
+def _plain_phone_validator(regions: str) -> Callable[[str], str | None]:
+    """make_phone_validator's rules with phonenumbers.parse for every region."""
+    order = regions.split(",")
+
+    def validate(value: str) -> str | None:
+        digits = "".join(ch for ch in value if "0" <= ch <= "9")
+        if not 7 <= len(digits) <= 15:
+            return None
+        stripped = value.strip()
+        if "+" not in stripped and len(digits) == len(stripped) and len(digits) < 10:
+            return None
+        if stripped.startswith("+"):
+            return _parse_e164(stripped, order[0])
+        if stripped.startswith("00") and len(digits) > 9:
+            found = _parse_e164("+" + stripped[2:].lstrip(), order[0])
+            if found is not None:
+                return found
+        found = _parse_e164(stripped, order[0])
+        grouped = len(digits) != len(stripped.strip("()"))
+        national = (
+            stripped.startswith("0")
+            or re.match(r"\([0-9]{1,4}\)", stripped)
+            or re.fullmatch(r"[0-9]{2,3}(?: [0-9]{2,3}){3,}", stripped)
+        )
+        if found is not None or not grouped or not national:
+            return found
+        for region in order[1:]:
+            found = _parse_e164(stripped, region)
+            if found is not None:
+                return found
+        return None
+
+    return validate
+
+
+def test_phone_validator_agrees_with_phonenumbers_parse() -> None:
+    fast, plain = d.make_phone_validator(_REGIONS), _plain_phone_validator(_REGIONS)
+    candidates = [*_phone_candidates(seed=7, count=4000), "+\t44 20 7946 0958", "+0 1234 5678", "+011 44 20 7946 0958"]
+    accepted = 0
+    for candidate in candidates:
+        expected = plain(candidate)
+        assert fast(candidate) == expected, candidate
+        accepted += expected is not None
+    assert accepted > 500
+
+
+def _plain_brand_ok(digits: str) -> bool:
+    n = len(digits)
+    p2, p3, p4, p6 = int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
+    if digits[0] == "4":
+        return n in (13, 16, 19)
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return n == 16
+    if p2 in (34, 37):
+        return n == 15
+    if 2200 <= p4 <= 2204:
+        return 16 <= n <= 19
+    if p4 == 6011 or 644 <= p3 <= 649 or p2 == 65 or 622126 <= p6 <= 622925:
+        return 16 <= n <= 19
+    if 3528 <= p4 <= 3589:
+        return 15 <= n <= 19
+    if p4 in (2131, 1800):
+        return n == 15
+    if 300 <= p3 <= 305 or p2 in (36, 38, 39) or p4 == 3095:
+        return 14 <= n <= 19
+    if p2 in (62, 81):
+        return 16 <= n <= 19
+    return p2 in (50, 56, 57, 58, 60, 63, 67, 68, 69, 6) and 12 <= n <= 19
+
+
+def test_card_brand_and_luhn_arithmetic() -> None:
+    rng = random.Random(5)
+    edges = [0, 6, 300, 305, 340, 370, 1800, 2131, 2200, 2204, 2221, 2720, 3095, 3528, 3589, 5100, 5599, 6011, 6440]
+    prefixes = [f"{e:04d}{rng.randrange(100):02d}" for e in edges for _ in range(20)]
+    prefixes += [f"{rng.randrange(1_000_000):06d}" for _ in range(20_000)] + ["622125", "622126", "622925", "622926"]
+    for prefix in prefixes:
+        for length in range(12, 20):
+            digits = prefix + "".join(rng.choice(string.digits) for _ in range(length - 6))
+            assert d._card_brand_ok(digits) == _plain_brand_ok(digits), digits
+            plain_luhn = (
+                sum(
+                    int(c) if i % 2 == 0 else (2 * int(c) - 9 if int(c) > 4 else 2 * int(c))
+                    for i, c in enumerate(reversed(digits))
+                )
+                % 10
+                == 0
+            )
+            assert d.luhn_ok(digits) == plain_luhn
+
+
+def _plain_refine_iban(value: str) -> tuple[int, int, str] | None:
+    length = d._IBAN_LENGTHS.get(value[:2])
+    if length is None:
+        return None
+    count = 0
+    for index, ch in enumerate(value):
+        if ch != " ":
+            count += 1
+            if count == length:
+                compact = value[: index + 1].replace(" ", "")
+                numeric = "".join(str(int(c, 36)) for c in compact[4:] + compact[:4])
+                return (0, index + 1, compact) if int(numeric) % 97 == 1 else None
+    return None
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(sample=SAMPLES["iban"], tail=st.text("ABC0123 ", max_size=8), spaces=st.booleans())
+def test_iban_refinement(sample: Sample, tail: str, spaces: bool) -> None:
+    value = sample.text if spaces else sample.text.replace(" ", "")
+    for candidate in (value, value + tail.rstrip(), value[:-1]):
+        assert d.refine_iban(candidate) == _plain_refine_iban(candidate)
+
+
+@pytest.mark.parametrize("key_size", [16, 32, 63, 64, 65, 200])
+def test_pseudonym_tokens_are_hmac_sha256(key_size: int) -> None:
+    key = bytes(range(256))[:key_size]
+    redactor = Redactor(SCANNER, key, token_chars=64)
+    for entity, value in [("EMAIL", "ana@example.com"), ("PHONE", "+442079460958"), ("SECRET", "ü\udcff")]:
+        message = f"{entity}\x00{value}".encode("utf-8", "surrogatepass")
+        assert redactor.token(entity, value) == hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _plain_refine_card(value: str) -> tuple[int, int, str] | None:
+    whole = d.validate_card(value)
+    if whole is not None:
+        return 0, len(value), whole
+    groups = [m.span() for m in re.finditer(r"[0-9]+", value)]
+    windows = [
+        (i, j)
+        for i in range(len(groups))
+        for j in range(i, min(len(groups), i + 6))
+        if (i, j) != (0, len(groups) - 1) and all(3 <= e - b <= 19 for b, e in groups[i : j + 1])
+    ]
+    windows.sort(key=lambda w: -(groups[w[1]][1] - groups[w[0]][0]))
+    for i, j in windows:
+        begin, stop = groups[i][0], groups[j][1]
+        if 12 <= sum(e - b for b, e in groups[i : j + 1]) <= 19:
+            checked = d.validate_card(value[begin:stop])
+            if checked is not None:
+                return begin, stop, checked
+    return None
+
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(
+    parts=st.lists(
+        st.one_of(SAMPLES["card"].map(lambda s: s.text), st.text(string.digits, min_size=1, max_size=7)),
+        min_size=1,
+        max_size=5,
+    ),
+    sep=st.sampled_from([" ", "-", ""]),
+)
+def test_card_refinement(parts: list[str], sep: str) -> None:
+    value = sep.join(parts)
+    assert d.refine_card(value) == _plain_refine_card(value)
+
+
+def test_ipv6_shortcut_rejects_only_what_ipaddress_rejects() -> None:
+    rng = random.Random(11)
+    for _ in range(20_000):
+        groups = ["".join(rng.choice("0123456789abcdef") for _ in range(rng.randint(0, 4))) for _ in range(8)]
+        text = ":".join(groups[: rng.randint(2, 8)])
+        if rng.random() < 0.2:
+            text += ":" + ".".join(str(rng.randint(0, 300)) for _ in range(4))
+        try:
+            plain: str | None = ipaddress.IPv6Address(text).compressed
+        except ValueError:
+            plain = None
+        if text.count(":") < 2 or sum(ch not in ":." for ch in text) < 2:
+            plain = None
+        assert d.validate_ipv6(text) == plain, text
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(text=st.text(st.sampled_from("ab=kv x😀é中\n"), max_size=40))
+def test_scan_handles_empty_matches_and_group_choice_like_finditer(text: str) -> None:
+    # patterns that can match the empty string, and group=-1 (the first group that took part)
+    scanner = d.Scanner(
+        [
+            d.Detector("RUN", d.PII, r"a*", priority=60),
+            d.Detector("PAIR", d.SECRET, r"(?:k=(\w+))|(?:v=(\w*))", group=-1, priority=70),
+            d.Detector("AFTER", d.PII, r"x(b?)", group=1, priority=50),
+        ]
+    )
+    assert scanner.scan(text) == reference_scan(scanner, text)

@@ -15,6 +15,7 @@ from genai_audit.processors.alerts import AlertDispatcher, AlertStep, dispatcher
 from genai_audit.processors.chain import ProcessingChain, Step
 from genai_audit.processors.cost import cost_step_from_env
 from genai_audit.processors.injection import InjectionDetector, InjectionStep
+from genai_audit.processors.nlp import nlp_detector_from_env
 from genai_audit.processors.policy import AuditPolicy, ClassificationStep, SecurityScoreStep, load_policy
 from genai_audit.processors.redaction import RedactionStep, Redactor, load_key
 
@@ -40,12 +41,15 @@ def injection_threshold(env: Mapping[str, str]) -> float:
 
 
 def build_redactor(policy: AuditPolicy, env: Mapping[str, str] | None = None, key: bytes | None = None) -> Redactor:
+    """The policy's detectors and modes, keyed; plus the NLP detector when ``GENAI_AUDIT_NLP`` asks for it."""
+    nlp = nlp_detector_from_env(os.environ if env is None else env)
     return Redactor(
         policy.scanner(),
         key if key is not None else load_key(env),
         modes=policy.modes,
         default_mode=policy.default_mode,
         token_chars=policy.token_chars,
+        finders=(nlp.find,) if nlp is not None else (),
     )
 
 

@@ -55,7 +55,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
 
@@ -100,9 +100,34 @@ def canonical(doc: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def document_leaf(doc: Mapping[str, Any]) -> bytes:
-    """The RFC 6962 leaf hash of a stored document."""
-    return leaf_hash(canonical(doc))
+#: Between a span document and its events in the hashed bytes (canonical JSON holds no raw newline).
+_EVENTS_SEPARATOR: Final = b"\n"
+
+
+def canonical_events(events: Sequence[Mapping[str, Any]]) -> bytes:
+    """A span's event documents, in their order, as one canonical JSON array."""
+    body = [{key: value for key, value in event.items() if key != INTEGRITY_FIELD} for event in events]
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return text.encode("utf-8", "surrogatepass")
+
+
+def document_leaf(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]] | None = None) -> bytes:
+    """The RFC 6962 leaf hash of a stored span document, bound to its event documents when it has any.
+
+    A span without events hashes as ``SHA-256(0x00 || canonical JSON)``; with events, the
+    canonical events array follows a newline, so that changing, removing or adding an
+    event (an exception message, a GenAI event carrying content) changes the leaf too.
+    """
+    if not events:
+        return leaf_hash(canonical(doc))
+    return leaf_hash(canonical(doc) + _EVENTS_SEPARATOR + canonical_events(events))
+
+
+def bound_events(doc: Mapping[str, Any]) -> int:
+    """How many event documents the span document's seal binds (0: none, or sealed before events were)."""
+    mark = doc.get(INTEGRITY_FIELD)
+    count = mark.get("events") if isinstance(mark, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 def sqlite_store_name(path: str | os.PathLike[str]) -> str:
@@ -240,6 +265,9 @@ class _Sealed(Protocol):
     def index(self) -> str: ...
 
     @property
+    def id(self) -> str: ...
+
+    @property
     def source(self) -> Any: ...
 
 
@@ -297,13 +325,26 @@ class Sealer:
         stream = self._stream
         return stream.id if stream is not None else None
 
-    def seal(self, docs: Iterable[MutableMapping[str, Any]]) -> list[LedgerEntry]:
+    def seal(
+        self,
+        docs: Iterable[MutableMapping[str, Any]],
+        events: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+    ) -> list[LedgerEntry]:
         """Give each document its ``integrity`` field and ledger it (fsync'd) before it is stored.
 
+        ``events``, when given, holds each document's event documents (same order as
+        ``docs``); the leaf then covers them too and the field says how many it binds.
         Returns the new ledger entries (a document this sealer already sealed
         with the same content keeps its seq and adds none).
         """
-        prepared = [(doc, record_id(doc), document_leaf(doc)) for doc in docs]
+        listed = list(docs)
+        if events is None:
+            events = [()] * len(listed)
+        elif len(events) != len(listed):
+            raise ValueError("seal: one list of events per document")
+        prepared = [
+            (doc, record_id(doc), document_leaf(doc, evs), len(evs)) for doc, evs in zip(listed, events)
+        ]
         if not prepared:
             return []
         with self._lock:
@@ -312,7 +353,7 @@ class Sealer:
             except (OSError, IntegrityError, NoteError) as exc:
                 self._stream = None  # a new stream next time; this one may hold a partial batch
                 self.failures += len(prepared)
-                for doc, _rid, _leaf in prepared:
+                for doc, _rid, _leaf, _events in prepared:
                     doc.pop(INTEGRITY_FIELD, None)
                 moment = time.monotonic()
                 if moment - self._logged_at >= 60.0:
@@ -326,15 +367,18 @@ class Sealer:
                     )
                 return []
 
-    def _seal(self, prepared: list[tuple[MutableMapping[str, Any], str, bytes]]) -> list[LedgerEntry]:
+    def _seal(self, prepared: list[tuple[MutableMapping[str, Any], str, bytes, int]]) -> list[LedgerEntry]:
         stream = self._current()
         fresh: list[LedgerEntry] = []
-        for doc, rid, leaf in prepared:
+        for doc, rid, leaf, events in prepared:
             known = self._recent.get(rid)
             if known is None or known.leaf != leaf:
                 known = LedgerEntry(stream.id, stream.tree.append(leaf), rid, leaf)
                 fresh.append(known)
-            doc[INTEGRITY_FIELD] = {"stream": known.stream, "seq": known.seq, "leaf": leaf.hex()}
+            mark: dict[str, Any] = {"stream": known.stream, "seq": known.seq, "leaf": leaf.hex()}
+            if events:
+                mark["events"] = events
+            doc[INTEGRITY_FIELD] = mark
         stream.write(fresh)
         for entry in fresh:
             self._recent[entry.record_id] = entry
@@ -364,9 +408,20 @@ class Sealer:
         return stream
 
     def seal_documents(self, documents: Iterable[D]) -> list[D]:
-        """Seal the span documents (``traces-*``) among ``documents``; others (events) pass unsealed."""
+        """Seal the span documents (``traces-*``) among ``documents``, each bound to the event
+        documents (``logs-*``, ids ``<span id>-<n>``) that follow it, as ``span_documents`` yields them."""
         items = list(documents)
-        self.seal(d.source for d in items if d.index.startswith("traces-"))
+        spans: list[Any] = []
+        events: list[list[Mapping[str, Any]]] = []
+        prefix = None
+        for item in items:
+            if item.index.startswith("traces-"):
+                spans.append(item.source)
+                events.append([])
+                prefix = f"{item.id}-"
+            elif prefix is not None and item.id.startswith(prefix) and isinstance(item.source, Mapping):
+                events[-1].append(item.source)
+        self.seal(spans, events)
         return items
 
     def unstored(self, entries: Iterable[LedgerEntry]) -> None:

@@ -25,9 +25,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -35,6 +36,7 @@ from typing import Any, Final
 from genai_audit.checkpoint import Checkpoint, NoteError, VerifierKey, open_note, split_notes
 from genai_audit.integrity import (
     INTEGRITY_FIELD,
+    bound_events,
     document_leaf,
     elasticsearch_store_name,
     record_id,
@@ -58,12 +60,16 @@ PROBLEM_KINDS: Final = ("MODIFIED", "DELETED", "INSERTED", "REORDERED", "LEDGER"
 TEXT_LIMIT: Final = 100  # findings of one kind listed in text output; JSON lists all
 
 
+logger = logging.getLogger("genai_audit.verify")
+
 @dataclass(frozen=True)
 class StoredRecord:
     """A document as the store returned it; ``position`` is its stored order where the store keeps one."""
 
     doc: Mapping[str, Any]
     position: int | None = None
+    #: the span's event documents as stored, in order, when its seal binds events (else None)
+    events: Sequence[Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -340,17 +346,22 @@ class _Record:
     id: str
     leaf: bytes
     claim: tuple[str, int, str | None] | None
+    #: (events stored, events the seal binds) when the seal binds any
+    events: tuple[int, int] | None = None
 
     @classmethod
     def of(cls, stored: StoredRecord) -> _Record:
         doc = stored.doc
+        bound = bound_events(doc)
+        events = list(stored.events or ()) if bound else None
         return cls(
             str(doc.get("trace_id")),
             str(doc.get("span_id")),
             stored.position,
             record_id(doc),
-            document_leaf(doc),
+            document_leaf(doc, events),
             _claim(doc),
+            (len(events), bound) if events is not None else None,
         )
 
     def finding(self, kind: str, detail: str, stream: str | None = None, seq: int | None = None) -> Finding:
@@ -431,9 +442,14 @@ def _place(
 ) -> None:
     entry = stream.ledger.entries[seq]
     if record.leaf != entry.leaf:
-        report.problems.append(
-            record.finding("MODIFIED", "the stored document does not match its ledger hash", name, seq)
-        )
+        detail = "the stored document does not match its ledger hash"
+        if record.events is not None:
+            stored, bound = record.events
+            detail = (
+                f"the stored document or its events do not match its ledger hash ({bound} events sealed with it, "
+                f"{stored} stored)"
+            )
+        report.problems.append(record.finding("MODIFIED", detail, name, seq))
     first = placed.setdefault((name, seq), record)
     if first is not record:
         if record.leaf == first.leaf:
@@ -503,12 +519,16 @@ def _check_missing(
 
 def sqlite_records(path: str | os.PathLike[str]) -> Iterator[StoredRecord]:
     """Every span document of a SQLite store, with its row order."""
-    from genai_audit.store.sqlite import connect
+    from genai_audit.store.sqlite import connect, read_events
 
     conn = connect(path, create=False)
     try:
-        for position, doc in conn.execute("SELECT seq, doc FROM spans ORDER BY seq"):
-            yield StoredRecord(json.loads(doc), int(position))
+        for position, text in conn.execute("SELECT seq, doc FROM spans ORDER BY seq").fetchall():
+            doc = json.loads(text)
+            events = None
+            if bound_events(doc):  # the seal covers its events: read them as stored
+                events = read_events(conn, str(doc.get("trace_id")), str(doc.get("span_id")))
+            yield StoredRecord(doc, int(position), events)
     finally:
         conn.close()
 
@@ -523,7 +543,15 @@ def elasticsearch_records(
     index = data_stream("traces", settings.namespace)
 
     def documents() -> Iterator[StoredRecord]:
+        from genai_audit.forensics.elasticsearch import ElasticsearchAuditStore
+
         client = settings.client(60.0)
+        reader = ElasticsearchAuditStore(settings=settings, request_timeout=60.0)
+        events_of = reader.events
+        try:  # what was written in the last second becomes searchable (a read-only user may not be allowed)
+            client.indices.refresh(index=f"{index},{reader.logs}", ignore_unavailable=True)
+        except Exception:  # verification reads what is searchable then
+            logger.debug("genai-audit: could not refresh %s before verifying", index, exc_info=True)
         sort: list[Any] = [
             {"integrity.stream": {"order": "asc", "missing": "_last", "unmapped_type": "keyword"}},
             {"integrity.seq": {"order": "asc", "missing": "_last", "unmapped_type": "long"}},
@@ -543,13 +571,18 @@ def elasticsearch_records(
                     track_total_hits=False,
                 )
                 hits = response.body.get("hits", {}).get("hits", [])
-                for hit in hits:
-                    yield StoredRecord(hit["_source"])
+                sources = [hit["_source"] for hit in hits]
+                # the events of spans whose seal covers them, found as replay finds them
+                events = events_of([doc for doc in sources if bound_events(doc)])
+                for doc in sources:
+                    key = (str(doc.get("trace_id")), str(doc.get("span_id")))
+                    yield StoredRecord(doc, None, events.get(key, []) if bound_events(doc) else None)
                 if len(hits) < page_size:
                     return
                 after = hits[-1]["sort"]
         finally:
             client.close()
+            reader.close()
 
     return elasticsearch_store_name(settings.namespace), documents()
 

@@ -370,8 +370,8 @@ class TestSealing:
         seen: list[int] = []
 
         class Watching(Sealer):
-            def seal(self, docs: Any) -> Any:
-                entries = super().seal(docs)
+            def seal(self, docs: Any, events: Any = None) -> Any:
+                entries = super().seal(docs, events)
                 ledger = read_ledger(self.directory / f"{self.stream_id}{LEDGER_SUFFIX}")
                 conn = sqlite3.connect(path)
                 for entry in entries:
@@ -702,6 +702,50 @@ class TestVerifySqlite:
         assert not (tmp_path / "empty-home").exists()  # verify never creates a signing key
 
 
+@pytest.mark.parametrize("tamper", ["none", "modify", "delete", "add"])
+def test_a_spans_events_are_sealed_with_it(tmp_path: Path, folder: Path, tamper: str) -> None:
+    """An exception event changed, removed or added after the fact makes its span MODIFIED."""
+    path = tmp_path / "audit.db"
+    exporter = SqliteSpanExporter(path)
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("genai_audit.instrumentation.openai")
+    for number in range(3):
+        with tracer.start_as_current_span(f"chat m{number}", attributes={sc.OPERATION_NAME: "chat"}) as span:
+            if number == 1:
+                span.add_event("exception", {"exception.type": "RateLimitError", "exception.message": "quota"})
+    exporter.export(list(memory.get_finished_spans()))
+    exporter.shutdown()
+    rows = stored(path)
+    with_event = rows[1][1]
+    assert with_event[INTEGRITY_FIELD]["events"] == 1
+    assert "events" not in rows[0][1][INTEGRITY_FIELD]  # nothing to bind: sealed as before
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("DROP TRIGGER span_events_no_update; DROP TRIGGER span_events_no_delete;")
+    key = (with_event["trace_id"], with_event["span_id"])
+    if tamper == "modify":
+        (seq, text), = conn.execute("SELECT seq, doc FROM span_events WHERE trace_id = ? AND span_id = ?", key)
+        event = json.loads(text)
+        event["attributes"]["exception.message"] = "all fine"
+        conn.execute("UPDATE span_events SET doc = ? WHERE seq = ?", (json.dumps(event), seq))
+    elif tamper == "delete":
+        conn.execute("DELETE FROM span_events WHERE trace_id = ? AND span_id = ?", key)
+    elif tamper == "add":
+        (text,) = conn.execute("SELECT doc FROM span_events WHERE trace_id = ? AND span_id = ?", key).fetchone()
+        conn.execute("INSERT INTO span_events (trace_id, span_id, doc) VALUES (?, ?, ?)", (*key, text))
+    conn.close()
+
+    report = run(str(path))
+    if tamper == "none":
+        assert report.ok, report.as_text()
+        return
+    assert kinds(report) == {"MODIFIED": {ident(with_event)}}, report.as_text()
+    stored_count = {"modify": 1, "delete": 0, "add": 2}[tamper]
+    assert f"1 events sealed with it, {stored_count} stored" in report.problems[0].detail
+
+
 def test_cli_errors_are_one_line(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A missing store or an unreadable public key exits 1 with one line, no traceback."""
     assert cli("verify", "--store", str(tmp_path / "missing.db"))[0] == 1
@@ -804,7 +848,7 @@ def test_elasticsearch_through_the_spool(
             },
         ) as span:
             if number == 3:
-                span.add_event("exception", {"exception.type": "X"})  # its event document is not sealed
+                span.add_event("exception", {"exception.type": "X"})
     assert processor.force_flush(60_000)
     processor.shutdown()
 
@@ -819,7 +863,9 @@ def test_elasticsearch_through_the_spool(
         "stream": {"type": "keyword", "ignore_above": 1024},
         "seq": {"type": "long"},
         "leaf": {"type": "keyword", "ignore_above": 1024},
+        "events": {"type": "long"},
     }
+    assert hits[3]["_source"][INTEGRITY_FIELD]["events"] == 1  # its seal covers its event document
 
     code, text = cli("verify", "--store", es_node.url)
     assert code == 0, text
@@ -837,16 +883,25 @@ def test_elasticsearch_through_the_spool(
     unsealed["span_id"] = "00000000000000bb"
     for doc in (forged, unsealed):
         es.index(index=index, id=doc["trace_id"] + doc["span_id"], document=doc, op_type="create", refresh=True)
+    # the exception event of span 3: its document in the logs stream is rewritten
+    logs = f"logs-genai_audit.otel-{namespace}"
+    es.indices.refresh(index=logs)
+    with_event = hits[3]["_source"]
+    (event,) = es.search(index=logs, query={"ids": {"values": [f"{with_event['trace_id']}{with_event['span_id']}-0"]}})[
+        "hits"
+    ]["hits"]
+    es.update(index=event["_index"], id=event["_id"], doc={"attributes": {"exception.type": "Harmless"}}, refresh=True)
     es.close()
 
     report = run(es_node.url)
     assert kinds(report) == {
-        "MODIFIED": {ident(modified["_source"])},
+        "MODIFIED": {ident(modified["_source"]), ident(with_event)},
         "DELETED": {ident(deleted["_source"])},
         "INSERTED": {ident(forged), ident(unsealed)},
     }, report.as_text()
+    assert any("1 events sealed with it, 1 stored" in p.detail for p in report.problems), report.as_text()
     code, text = cli("verify", "--store", es_node.url, "--format", "json")
-    assert code == 1 and json.loads(text)["counts"] == {"MODIFIED": 1, "DELETED": 1, "INSERTED": 2}
+    assert code == 1 and json.loads(text)["counts"] == {"MODIFIED": 2, "DELETED": 1, "INSERTED": 2}
     # paging by stream and seq (and past the unsealed record, which has neither) reads each record once
     _, records = elasticsearch_records(es_node.url, page_size=1)
     assert sorted(ident(r.doc) for r in records) == sorted(

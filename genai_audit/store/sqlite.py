@@ -352,20 +352,23 @@ class SqliteSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         docs: list[tuple[dict[str, Any], int]] = []
+        span_events: list[list[dict[str, Any]]] = []
         events: list[tuple[str, str, str]] = []
         try:
             for span in spans:
                 doc = span_document(span)
                 docs.append((doc, span.start_time or 0))
+                span_events.append(event_documents(span))
                 events.extend(
                     (doc["trace_id"], doc["span_id"], json.dumps(e, ensure_ascii=False, default=str))
-                    for e in event_documents(span)
+                    for e in span_events[-1]
                 )
             with self._lock:
                 if self._closed:
                     raise StoreError("exporter is shut down")
                 # sealed under the lock (seq order is insertion order) and ledgered before the insert
-                sealed = self.integrity.seal(doc for doc, _ in docs) if self.integrity else []
+                # each span's seal binds its events too
+                sealed = self.integrity.seal([doc for doc, _ in docs], span_events) if self.integrity else []
                 rows = [_row(doc, start) for doc, start in docs]
                 conn = self._conn
                 conn.execute("BEGIN IMMEDIATE")

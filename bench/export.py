@@ -26,8 +26,10 @@ Per configuration and repetition: spans/s end to end (first span started to
 all acknowledged), spans/s offered by the producer, the application thread's
 CPU per span (``time.thread_time()`` around the producing loop, minus ``none``),
 this process's CPU per span (all threads, from the first span to the
-acknowledgement), and the node's CPU per span (the JVM, when this script started
-it). Figures are medians over the repetitions. See ``bench/README-export.md``.
+acknowledgement) and each thread's share of it (writer, sender, helper,
+producer; from ``/proc``), and the node's CPU per span (the JVM, when this
+script started it). Figures are medians over the repetitions. See
+``bench/README-export.md``.
 
 Usage::
 
@@ -216,6 +218,8 @@ class Run:
     delivered: int = 0
     dropped: int = 0
     flushed: bool = True
+    #: CPU seconds of each thread of this process over the run, by thread name (Linux only)
+    thread_cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def spans_per_s(self) -> float:
@@ -224,6 +228,28 @@ class Run:
     @property
     def offered_per_s(self) -> float:
         return self.spans / self.produce_s if self.produce_s else 0.0
+
+
+def _thread_cpu_s() -> dict[int, tuple[str, float]]:
+    """Native thread id -> (thread name, CPU seconds so far) for this process's Python threads (Linux)."""
+    found: dict[int, tuple[str, float]] = {}
+    for thread in threading.enumerate():
+        native = thread.native_id
+        if native is None:
+            continue
+        try:
+            fields = Path(f"/proc/self/task/{native}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[native] = (thread.name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    return found
+
+
+def _thread_name(name: str) -> str:
+    """``genai-audit-spool-writer`` -> ``writer``; the benchmark's own thread is the producer."""
+    if name == "MainThread":
+        return "producer"
+    return name.removeprefix("genai-audit-spool-")
 
 
 def _jvm_cpu_s(pid: int | None) -> float | None:
@@ -255,6 +281,8 @@ class Bench:
                 sc.ENV_SPOOL_DIR: str(self.work / f"spool-{namespace}"),
                 "GENAI_AUDIT_ES_NAMESPACE": namespace,
                 "GENAI_AUDIT_ES_DEAD_LETTER": dead,
+                # the integrity ledger is written (and fsync'd) as in production, but not into the user's data dir
+                "GENAI_AUDIT_INTEGRITY_DIR": str(self.work / f"integrity-{namespace}"),
             }
             spool = remote_processor(self.url, env)
             assert isinstance(spool, SpoolingSpanProcessor)
@@ -283,6 +311,7 @@ class Bench:
         sdk_logger.propagate = False
         result = Run(config, rep, n)
         node_before = _jvm_cpu_s(self.node_pid)
+        threads_before = _thread_cpu_s()
         cpu_before = time.process_time()
         started = time.perf_counter()
         app_before = time.thread_time()
@@ -296,6 +325,10 @@ class Bench:
             result.flushed = processor.force_flush(600_000)
         result.total_s = time.perf_counter() - started
         result.process_cpu_s = time.process_time() - cpu_before
+        for native, (name, cpu) in _thread_cpu_s().items():
+            key = _thread_name(name)
+            before = threads_before.get(native, (name, 0.0))[1]
+            result.thread_cpu_s[key] = result.thread_cpu_s.get(key, 0.0) + cpu - before
         node_after = _jvm_cpu_s(self.node_pid)
         if node_before is not None and node_after is not None:
             result.node_cpu_s = node_after - node_before
@@ -434,6 +467,9 @@ def serve_null_sink() -> None:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes: with Nagle's algorithm the second waits for the client's
+        # delayed ACK, about 40 ms per request, which a real node (TCP_NODELAY) does not have.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -467,7 +503,10 @@ def serve_null_sink() -> None:
                     for item in items:
                         index = item["create"]["_index"]
                         counts[index] = counts.get(index, 0) + 1
-                self._reply({"errors": False, "took": 0, "items": items})
+                if "filter_path=" in self.path:  # as the node does: only what the filter names (the status)
+                    self._reply({"items": [{"create": {"status": 201}} for _ in items]})
+                else:
+                    self._reply({"errors": False, "took": 0, "items": items})
             elif path.endswith("/_count"):
                 with lock:
                     self._reply({"count": counts.get(path.strip("/").split("/")[0], 0)})
@@ -524,10 +563,22 @@ def finished_spans(pool: list[dict[str, Any]], n: int) -> list[Any]:
 
 
 def stage_costs(pool: list[dict[str, Any]], n: int, work: Path, url: str) -> list[tuple[str, float, float]]:
-    """(stage, CPU µs per span, wall µs per span) for every step a span takes through the spool, one at a time."""
-    from genai_audit.serialize import _attrs
-    from genai_audit.store.elasticsearch import span_documents
-    from genai_audit.store.spool import Spool
+    """(stage, CPU µs per span, wall µs per span) for every step a span takes through the spool, one at a time.
+
+    Rows starting with two spaces are details or the former way of doing a step, not part of the sum.
+    """
+    from genai_audit.integrity import Sealer
+    from genai_audit.ledger import ENV_DIR as INTEGRITY_DIR
+    from genai_audit.serialize import _attrs, _span_attributes, valid_text
+    from genai_audit.store.elasticsearch import (
+        BULK_FILTER_PATH,
+        AuditDocument,
+        RawJson,
+        _bulk_body,
+        _Sized,
+        span_documents,
+    )
+    from genai_audit.store.spool import _ENCODER, Spool
 
     spans = finished_spans(pool, n)
     results: list[tuple[str, float, float]] = []
@@ -537,9 +588,6 @@ def stage_costs(pool: list[dict[str, Any]], n: int, work: Path, url: str) -> lis
         value = step()
         results.append((stage, (time.thread_time() - cpu) / n * 1e6, (time.perf_counter() - wall) / n * 1e6))
         return value
-
-    def dumps(source: Any) -> str:
-        return json.dumps(source, ensure_ascii=False, separators=(",", ":"), default=str)
 
     class Idle(SpoolingSpanProcessor):
         def _start(self) -> None:  # no writer, no sender: on_end alone
@@ -566,12 +614,32 @@ def stage_costs(pool: list[dict[str, Any]], n: int, work: Path, url: str) -> lis
 
     namespace = "stages"
     documents = timed("writer: span -> document (`span_documents`)", lambda: list(span_documents(spans, namespace)))
-    timed("  of which: copying span attributes (`serialize._attrs`)", lambda: [_attrs(s.attributes) for s in spans])
     timed(
-        "  suggested: a plain dict copy (JSON writes tuples as arrays already)",
-        lambda: [dict(s._attributes._dict) for s in spans],
+        "  of which: copying span attributes (`serialize._attrs`)",
+        lambda: [_attrs(_span_attributes(s)) for s in spans],
     )
-    rows = timed("writer: JSON encode for the spool", lambda: [(d.index, d.id, dumps(d.source)) for d in documents])
+
+    def former_value(value: Any) -> Any:
+        if isinstance(value, str):
+            return valid_text(value)
+        if isinstance(value, (tuple, list)):
+            return [valid_text(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    timed(
+        "  before: through the SDK's `Mapping`, two helper calls per attribute",
+        lambda: [{valid_text(k): former_value(v) for k, v in s.attributes.items()} for s in spans],
+    )
+    sealer = Sealer.from_env("elasticsearch:stages", {INTEGRITY_DIR: str(work / "integrity")})
+
+    def seal_all() -> None:
+        for i in range(0, len(documents), 2000):
+            sealer.seal_documents(documents[i : i + 2000])
+
+    timed("writer: integrity seal, groups of 2000 (canonical JSON, hash, ledger + fsync)", seal_all)
+    rows = timed(
+        "writer: JSON encode for the spool", lambda: [(d.index, d.id, _ENCODER.encode(d.source)) for d in documents]
+    )
     spool = Spool(work / "stages.db")
 
     def append_all() -> None:
@@ -579,60 +647,48 @@ def stage_costs(pool: list[dict[str, Any]], n: int, work: Path, url: str) -> lis
             spool.append(rows[i : i + 2000])
 
     timed("writer: SQLite insert + commit, groups of 2000 (`Spool.append`, synchronous=FULL)", append_all)
-    timed(
-        f"sender: `Spool.pending` (COUNT) once per batch of 500, {n:,} rows spooled",
-        lambda: [spool.pending() for _ in range(0, n, 500)],
-    )
-    raw = spool._conn.execute("SELECT seq, idx, doc_id, body FROM spool ORDER BY seq").fetchall()
-    timed(
-        "sender: SQLite read, 500 rows at a time (`Spool.head` without decoding)",
-        lambda: [
-            spool._conn.execute(
-                "SELECT seq, idx, doc_id, body FROM spool WHERE seq >= ? ORDER BY seq LIMIT 500", (raw[i][0],)
-            ).fetchall()
-            for i in range(0, len(raw), 500)
-        ],
-    )
-    loaded = timed("sender: JSON decode of the spooled bodies (`Spool.head`)", lambda: [json.loads(r[3]) for r in raw])
-    timed(
-        "sender: JSON encode again for the size check (`export_documents`)",
-        lambda: [len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()) for doc in loaded],
-    )
+
+    def read_all() -> list[list[Any]]:
+        batches, after = [], 0
+        while chunk := spool.head(500, raw=True, after=after):
+            batches.append(chunk)
+            after = chunk[-1].seq
+        return batches
+
+    spooled = timed("sender: SQLite read, 500 rows at a time (`Spool.head`, raw JSON text)", read_all)
+
+    def bodies() -> list[bytes]:
+        payloads = []
+        for chunk in spooled:
+            docs = [AuditDocument(d.index, d.id, RawJson(d.source)) for d in chunk]
+            payloads.append(_bulk_body([_Sized(d, str(d.source).encode("utf-8", "surrogatepass")) for d in docs]))
+        return payloads
+
+    payloads = timed("sender: bulk body from the spooled JSON text as it is (`_bulk_body`)", bodies)
     client = ElasticsearchSpanExporter(url, namespace=namespace, dead_letter_path=work / "dead", env={}).client
-
-    def operations(start: int) -> list[Any]:
-        ops: list[Any] = []
-        for document in documents[start : start + 500]:
-            ops += [{"create": {"_index": document.index, "_id": document.id}}, document.source]
-        return ops
-
-    chunks = [operations(i) for i in range(0, len(documents), 500)]
-    serializer = client.transport.serializers
-    ndjson = "application/vnd.elasticsearch+x-ndjson; compatible-with=8"
-    payloads = timed(
-        "sender: JSON encode again by the client (bulk NDJSON body)",
-        lambda: [serializer.dumps(chunk, mimetype=ndjson) for chunk in chunks],
-    )
-
-    def from_spool(start: int) -> bytes:
-        lines = []
-        for _seq, index, doc_id, body in raw[start : start + 500]:
-            lines.append(f'{{"create":{{"_index":"{index}","_id":"{doc_id}"}}}}')
-            lines.append(body)
-        return ("\n".join(lines) + "\n").encode()
-
-    timed("  suggested: bulk body from the spooled JSON text as is", lambda: [from_spool(i) for i in range(0, n, 500)])
     with suppress_instrumentation():
         timed(
-            "sender: bulk request, 500 per request: HTTP + answer parsing (null sink)",
+            "sender: bulk request, 500 per request: HTTP + answer parsing, `filter_path` (null sink)",
+            lambda: [client.bulk(operations=payload, filter_path=BULK_FILTER_PATH) for payload in payloads],
+        )
+        timed(
+            "  before: the full answer (null sink)",
             lambda: [client.bulk(operations=payload) for payload in payloads],
         )
 
     def remove_all() -> None:
-        for i in range(0, len(raw), 500):
-            spool.remove([r[0] for r in raw[i : i + 500]])
+        for chunk in spooled:
+            spool.remove_through(chunk[0].seq, chunk[-1].seq)
 
-    timed("sender: SQLite delete + commit, 500 at a time (`Spool.remove`)", remove_all)
+    timed("sender's helper: SQLite delete + commit, one range per batch (`Spool.remove_through`)", remove_all)
+    spool.append(rows)
+    again = read_all()
+
+    def remove_rows() -> None:
+        for chunk in again:
+            spool.remove([d.seq for d in chunk])
+
+    timed("  before: row by row (`Spool.remove`)", remove_rows)
     client.close()
     spool.close()
     return results
@@ -646,7 +702,7 @@ def print_stages(results: list[tuple[str, float, float]], n: int) -> None:
         print(f"| {stage} | {cpu:.1f} | {wall:.1f} |")
     counted = [r for r in results if not r[0].startswith(" ")]
     print(
-        f"| **sum of the steps (without the suggested rows)** | **{sum(r[1] for r in counted):.1f}** | "
+        f"| **sum of the steps (without the indented rows)** | **{sum(r[1] for r in counted):.1f}** | "
         f"**{sum(r[2] for r in counted):.1f}** |"
     )
 
@@ -681,6 +737,18 @@ def table(runs: list[Run], spans: int) -> str:
             + f" | {median([r.process_cpu_s / max(r.delivered, 1) for r in chosen]) * 1e6:,.0f}"
             + f" | {node_text} | {delivered} | {median([r.dropped for r in chosen]):,.0f} |"
         )
+    return "\n".join(lines)
+
+
+def thread_table(runs: list[Run]) -> str:
+    """CPU µs per delivered span of each thread of this process (median over the repetitions)."""
+    lines = ["| configuration | thread | CPU µs per delivered span |", "|---|---|---|"]
+    for config in CONFIGS:
+        chosen = [r for r in runs if r.config == config and r.thread_cpu_s]
+        names = sorted({name for r in chosen for name in r.thread_cpu_s})
+        for name in names:
+            cpu = median([r.thread_cpu_s.get(name, 0.0) / max(r.delivered, 1) for r in chosen]) * 1e6
+            lines.append(f"| {config} | {name} | {cpu:,.1f} |")
     return "\n".join(lines)
 
 
@@ -781,7 +849,8 @@ def throughput(
                     f"rep {rep} {config:9s} {run.spans_per_s:8,.0f} spans/s end to end, "
                     f"offered {run.offered_per_s:8,.0f}/s, app {run.app_cpu_s / run.spans * 1e6:6.1f} µs/span, "
                     f"process {run.process_cpu_s / run.spans * 1e6:6.0f} µs/span, delivered {run.delivered:,}, "
-                    f"dropped {run.dropped:,}"
+                    f"dropped {run.dropped:,}; threads (µs/span) "
+                    + ", ".join(f"{name} {cpu / run.spans * 1e6:.0f}" for name, cpu in sorted(run.thread_cpu_s.items()))
                 )
         if bench.runs:
             load = os.getloadavg()
@@ -792,6 +861,8 @@ def throughput(
                 f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} at the end; {url}; {sizes} per span\n"
             )
             print(table(bench.runs, args.spans))
+            print()
+            print(thread_table(bench.runs))
             print()
             print(targets(bench.runs))
             print("\nThe OpenTelemetry Collector (OTLP -> Collector -> Elasticsearch exporter) is not measured yet.")

@@ -31,10 +31,18 @@ _KINDS = {
 _STATUS = {StatusCode.UNSET: "Unset", StatusCode.OK: "Ok", StatusCode.ERROR: "Error"}
 
 
+#: (second, its formatted date and time) of the latest call: spans come in runs within one second
+_last_second: tuple[int, str] = (-1, "")
+
+
 def timestamp(ns: int) -> str:
     """RFC 3339 UTC with nanoseconds, as Elasticsearch's ``date_nanos`` accepts."""
+    global _last_second
     seconds, nanos = divmod(ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    cached_second, base = _last_second  # one tuple, read and replaced whole: safe across threads
+    if cached_second != seconds:
+        base = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (seconds, base)
     return f"{base}.{nanos:09d}Z"
 
 
@@ -52,6 +60,20 @@ def valid_text(value: str) -> str:
     return value
 
 
+def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The dict behind the SDK's attribute containers, so that copying it is one C-level step.
+
+    ``ReadableSpan.attributes`` is a read-only proxy around a ``BoundedAttributes``, which
+    is a ``Mapping`` implemented in Python: iterating it costs two Python calls per
+    attribute (``__iter__`` and ``__getitem__``), most of the time of turning a span into
+    a document. Copying the plain dict is one step, atomic under the interpreter lock,
+    so even the container of a span still being written to is read consistently.
+    Anything else is used as given.
+    """
+    inner = getattr(attributes, "_dict", None)
+    return dict(inner) if type(inner) is dict else attributes
+
+
 def _value(value: Any) -> Any:
     if isinstance(value, str):
         return valid_text(value)
@@ -60,11 +82,34 @@ def _value(value: Any) -> Any:
     return value
 
 
+#: attribute value types stored as they are
+_SCALARS = frozenset({bool, int, float})
+
+
 def _attrs(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     """Attributes as stored: sequences as lists, text always encodable, so no store refuses a record."""
     if not attributes:
         return {}
-    return {valid_text(key): _value(value) for key, value in attributes.items()}
+    copied: dict[str, Any] = {}
+    # The common types first, without helper calls: ASCII text (nearly all of it) is checked by
+    # ``isascii`` alone; anything else takes the general path of :func:`_value`.
+    for key, value in _plain(attributes).items():
+        kind = value.__class__
+        if kind is str:
+            if not value.isascii():
+                value = valid_text(value)
+        elif kind is tuple:
+            value = [valid_text(v) if isinstance(v, str) and not v.isascii() else v for v in value]
+        elif kind not in _SCALARS:
+            value = _value(value)
+        copied[key if key.isascii() else valid_text(key)] = value
+    return copied
+
+
+def _span_attributes(span: ReadableSpan) -> Mapping[str, Any] | None:
+    """The span's own attribute container when the SDK keeps one (see :func:`_plain`), else the public view."""
+    own = getattr(span, "_attributes", None)
+    return own if isinstance(own, Mapping) else span.attributes
 
 
 def _hex_trace(value: int) -> str:
@@ -97,7 +142,7 @@ def span_document(span: ReadableSpan, *, dataset: str = DATASET, namespace: str 
     if span.status.description:
         status["message"] = valid_text(span.status.description)
     doc["status"] = status
-    doc["attributes"] = _attrs(span.attributes)
+    doc["attributes"] = _attrs(_span_attributes(span))
     doc["resource"] = {"attributes": _attrs(span.resource.attributes if span.resource else None)}
     scope = span.instrumentation_scope
     if scope is not None:

@@ -45,8 +45,10 @@ from genai_audit.store.elasticsearch import (
     LOGS_TEMPLATE,
     TEMPLATE_PRIORITY,
     TRACES_TEMPLATE,
+    AuditDocument,
     ElasticsearchSettings,
     ElasticsearchSpanExporter,
+    RawJson,
     RetryPolicy,
     span_documents,
 )
@@ -206,6 +208,49 @@ def es_error(status: int, error_type: str, reason: str) -> dict[str, Any]:
         "error": {"root_cause": [{"type": error_type, "reason": reason}], "type": error_type, "reason": reason},
         "status": status,
     }
+
+
+# --- documents ---------------------------------------------------------------------------------------
+
+
+def test_attributes_copied_as_before_whatever_their_types() -> None:
+    """The one-step copy of span attributes gives what the former per-attribute cleaning gave."""
+    from genai_audit.serialize import span_document, valid_text
+
+    class Text(str):
+        pass
+
+    lone = b"caf\xe9".decode("utf-8", "surrogateescape")
+    attributes: dict[str, Any] = {
+        "plain": "ascii",
+        "accented": "zoë ☃",
+        "lone": lone,
+        f"key {lone}": 1,
+        "subclass": Text("sub"),
+        "numbers": (1, 2),
+        "floats": (0.5, 1.5),
+        "flags": (True, False),
+        "texts": ("a", lone, "ü"),
+        "int": 7,
+        "float": 0.25,
+        "bool": True,
+    }
+    (span,) = spans_with(attributes)
+
+    def former(value: Any) -> Any:
+        if isinstance(value, str):
+            return valid_text(value)
+        if isinstance(value, (tuple, list)):
+            return [valid_text(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    expected = {valid_text(key): former(value) for key, value in span.attributes.items()}
+    copied = span_document(span)["attributes"]
+    assert copied == expected
+    assert list(copied) == list(expected)  # same order
+    assert {key: type(value) for key, value in copied.items()} == {key: type(value) for key, value in expected.items()}
+    assert copied["lone"] == "caf\ufffd" and copied["texts"] == ["a", "caf\ufffd", "ü"]
+    json.dumps(copied, ensure_ascii=False).encode("utf-8")  # always encodable
 
 
 # --- templates and mappings ------------------------------------------------------------------------
@@ -471,6 +516,45 @@ def test_request_rejected_as_too_large_is_split_to_find_the_document(
     (rejection,) = report.dead_lettered
     assert rejection.status == 413 and rejection.document.source["attributes"][sc.ENDUSER_ID] == "big"
     assert count(es, stream("traces", namespace)) == 6
+
+
+@integration
+def test_bulk_body_built_from_encoded_documents_and_answer_filtered(
+    es_node: RunningNode, es: Elasticsearch, tmp_path: Path, namespace: str
+) -> None:
+    """The exporter writes the bulk body itself (spooled JSON as it is, ids and index names escaped) and asks
+    only for each item's status and error; a mixed batch is stored, refused and reported item by item."""
+    bodies: list[bytes] = []
+
+    def watch(method: str, path: str, body: bytes) -> None:
+        if path.startswith("/_bulk"):
+            bodies.append(body)
+
+    traces = stream("traces", namespace)
+    good = {"@timestamp": "2026-01-02T03:04:05.000000000Z", "attributes": {sc.ENDUSER_ID: "zoë \"quoted\" \\ ☃"}}
+    bad = {"@timestamp": "2026-01-02T03:04:05.000000000Z", "attributes": {sc.USAGE_INPUT_TOKENS: "lots"}}
+    documents = [
+        AuditDocument(traces, 'odd "id" \\ ☃', RawJson(json.dumps(good, ensure_ascii=False))),
+        AuditDocument(traces, "refused", bad),
+        AuditDocument(traces, "plain", dict(good)),
+    ]
+    with Proxy(es_node.url, watch) as proxy:
+        exporter = ElasticsearchSpanExporter(
+            proxy.url, namespace=namespace, dead_letter_path=tmp_path / "d.jsonl", retry=FAST_RETRY, env={}
+        )
+        report = exporter.export_documents(documents)
+        again = exporter.export_documents(documents[:1])
+        exporter.shutdown()
+    bulk_paths = [path for _method, path, _headers in proxy.requests if path.startswith("/_bulk")]
+    assert bulk_paths and all(p.endswith("?filter_path=items.*.status,items.*.error") for p in bulk_paths)
+    lines = bodies[0].decode("utf-8").splitlines()
+    assert json.loads(lines[0]) == {"create": {"_index": traces, "_id": 'odd "id" \\ ☃'}}
+    assert lines[1] == json.dumps(good, ensure_ascii=False)  # the stored text, byte for byte
+    assert bodies[0].endswith(b"\n") and len(lines) == 6
+    assert (report.indexed, report.delivered, [r.document.id for r in report.dead_lettered]) == (2, True, ["refused"])
+    assert report.dead_lettered[0].error_type in {"document_parsing_exception", "mapper_parsing_exception"}
+    assert (again.indexed, again.duplicates) == (0, 1)  # 409 from the filtered answer: already stored
+    assert search(es, traces, {"ids": {"values": ['odd "id" \\ ☃']}}) == [good]
 
 
 # --- transient failures -----------------------------------------------------------------------------

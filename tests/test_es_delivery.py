@@ -125,3 +125,53 @@ def test_kill_9_then_restart_replays_exactly_once(es_node: Any, tmp_path: Path) 
     stored = stored_ids(es_node.url, session)
     assert len(stored) == 2000
     assert set(stored) == set(accepted)
+
+
+KILLED_BEFORE_REMOVAL = textwrap.dedent(
+    """
+    import json, os, signal, sys, threading
+    sys.path.insert(0, {tests!r})
+    from test_es_delivery import produce
+    from genai_audit.bootstrap import remote_processor
+    from genai_audit.store.spool import Spool
+
+    accepted = threading.Event()
+
+    def die(self, *args):  # the first removal of delivered records: the process dies instead
+        accepted.wait()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    Spool.remove_through = Spool.remove = die
+    processor = remote_processor({url!r})
+    ids = produce(processor, {session!r}, 1500)
+    assert processor.flush_to_spool(60000)
+    print(json.dumps(ids), flush=True)
+    accepted.set()
+    processor.force_flush(120000)
+    sys.exit("the sender never removed a delivered record")
+    """
+)
+
+
+def test_kill_9_between_delivery_and_removal_stores_each_span_once(es_node: Any, tmp_path: Path) -> None:
+    """Batches the node took but the spool still holds are sent again after the crash: ``create`` answers 409
+    for them, which counts as delivered, and no span is stored twice."""
+    session = f"resend-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "GENAI_AUDIT_SPOOL_DIR": str(tmp_path / "spool")}
+    tests = str(Path(__file__).parent)
+    crashed = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_REMOVAL.format(tests=tests, url=es_node.url, session=session)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
+    accepted = json.loads(crashed.stdout)
+    assert len(accepted) == 1500
+    already = set(stored_ids(es_node.url, session))
+    assert already and already < set(accepted)  # some batches reached the node before the crash
+    replay = subprocess.run(
+        [sys.executable, "-c", REPLAYER.format(url=es_node.url)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert replay.returncode == 0, replay.stderr[-3000:]
+    stored = stored_ids(es_node.url, session)
+    assert len(stored) == len(set(stored)) == 1500
+    assert set(stored) == set(accepted)

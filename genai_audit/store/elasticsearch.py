@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import copy
 import json
+import json.encoder
 import logging
 import os
 import random
@@ -110,6 +111,11 @@ _NAMESPACE_RE = re.compile(r"^[a-z0-9_][a-z0-9_.]{0,99}$")
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 #: item answers that are about the index or the credentials, not the document: hold, do not dead-letter
 _HOLD_STATUS = frozenset({401, 403, 404})
+#: the parts of a bulk answer the exporter reads: each item's status, and its error when it failed.
+#: Every item has a status, so the filtered list keeps one entry per document, in order.
+BULK_FILTER_PATH: Final = ("items.*.status", "items.*.error")
+#: a string as JSON (quoted and escaped, non-ASCII kept), as json.dumps writes it
+_json_string: Final = json.encoder.encode_basestring
 _HINTS: Final[Mapping[str, str]] = {
     "media_type_header_exception": " (the elasticsearch client's major version must match the server's)",
 }
@@ -274,7 +280,7 @@ def traces_template() -> dict[str, Any]:
             "attributes": _passthrough(_PRIORITY_SPAN, SPAN_ATTRIBUTE_TYPES),
             "scope": {"properties": {"name": _KW, "version": _KW, "attributes": _passthrough(_PRIORITY_SCOPE)}},
             "links": {"properties": {"trace_id": _KW, "span_id": _KW, "attributes": {"type": "flattened"}}},
-            "integrity": {"properties": {"stream": _KW, "seq": dict(_LONG), "leaf": _KW}},
+            "integrity": {"properties": {"stream": _KW, "seq": dict(_LONG), "leaf": _KW, "events": dict(_LONG)}},
         }
     )
 
@@ -562,8 +568,14 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class _Sized:
+    """A document with its JSON body encoded once: measured for the size limits, then sent as these bytes."""
+
     document: AuditDocument
-    size: int
+    payload: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.payload)
 
 
 @dataclass
@@ -775,12 +787,13 @@ class ElasticsearchSpanExporter(SpanExporter):
             for document in documents:
                 try:
                     if isinstance(document.source, RawJson):
-                        size = len(document.source.encode("utf-8", "surrogatepass"))
+                        payload = document.source.encode("utf-8", "surrogatepass")
                     else:
-                        size = len(json.dumps(document.source, ensure_ascii=False, separators=(",", ":")).encode())
+                        payload = json.dumps(document.source, ensure_ascii=False, separators=(",", ":")).encode()
                 except (TypeError, ValueError) as exc:
                     rejected.append(Rejection(document, 400, "serialization_error", str(exc)))
                     continue
+                size = len(payload)
                 if size > self.max_document_bytes:
                     rejected.append(
                         Rejection(
@@ -791,7 +804,7 @@ class ElasticsearchSpanExporter(SpanExporter):
                         )
                     )
                     continue
-                pending.append(_Sized(document, size))
+                pending.append(_Sized(document, payload))
             if self._closed.is_set():
                 report.undelivered = [item.document for item in pending]
                 report.last_error = "exporter is shut down"
@@ -863,13 +876,14 @@ class ElasticsearchSpanExporter(SpanExporter):
             yield chunk
 
     def _send(self, chunk: list[_Sized], into: _Round) -> None:
-        operations: list[Mapping[str, Any] | str] = []
-        for item in chunk:
-            operations.append({"create": {"_index": item.document.index, "_id": item.document.id}})
-            operations.append(item.document.source)
         try:
             with suppress_instrumentation():
-                response = self.client.bulk(operations=operations)  # type: ignore[arg-type]  # JSON text passes through
+                # The NDJSON body is built here from the bodies encoded once (the client forwards bytes
+                # untouched), and the answer is cut to what is read below: one status (and error) per item.
+                response = self.client.bulk(
+                    operations=_bulk_body(chunk),  # type: ignore[arg-type]  # bytes pass through untouched
+                    filter_path=BULK_FILTER_PATH,
+                )
         except ApiError as exc:
             status = exc.meta.status
             error_type, reason = _error_of(exc)
@@ -953,6 +967,21 @@ class ElasticsearchSpanExporter(SpanExporter):
             report.last_error = f"dead-letter file {path}: {exc.strerror or type(exc).__name__}"
             return
         report.dead_lettered.extend(rejected)
+
+
+def _bulk_body(chunk: Sequence[_Sized]) -> bytes:
+    """``{"create":{"_index":…,"_id":…}}`` and the document, one line each, for every item of ``chunk``."""
+    lines: list[bytes] = []
+    actions: dict[str, str] = {}  # the action line up to the id, per index (a chunk has one or two)
+    for item in chunk:
+        index = item.document.index
+        head = actions.get(index)
+        if head is None:
+            head = actions[index] = '{"create":{"_index":' + _json_string(index) + ',"_id":'
+        lines.append((head + _json_string(item.document.id) + "}}").encode("utf-8", "surrogatepass"))
+        lines.append(item.payload)
+    lines.append(b"")  # the body ends with a newline
+    return b"\n".join(lines)
 
 
 def _item_error_type(result: Mapping[str, Any]) -> str:

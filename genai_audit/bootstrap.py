@@ -115,13 +115,23 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
         return report
 
     def to_documents(spans: Sequence[ReadableSpan]) -> list[AuditDocument]:
-        return sealer.seal_documents(span_documents(spans, namespace))
+        # span documents leave the sealer as the JSON text it hashed (the spool keeps them as they are)
+        return sealer.seal_documents(
+            span_documents(spans, namespace), encode=lambda d, text: AuditDocument(d.index, d.id, RawJson(text))
+        )
+
+    def sealed_spans(docs: Sequence[Any]) -> list[Any]:
+        return [
+            json.loads(d.source) if isinstance(d.source, str) else d.source
+            for d in docs
+            if d.index.startswith("traces-")
+        ]
 
     return SpoolingSpanProcessor(
         spool,
         to_documents,
         deliver,
-        on_refused=lambda docs: sealer.unstored(entries_of(d.source for d in docs if d.index.startswith("traces-"))),
+        on_refused=lambda docs: sealer.unstored(entries_of(sealed_spans(docs))),
         on_flushed=sealer.checkpoint,
         on_shutdown=exporter.shutdown,
         raw_bodies=True,

@@ -55,7 +55,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeVar
 
@@ -93,11 +93,20 @@ _RECENT: Final = 8192  # record ids remembered so a re-exported record keeps its
 # --- hashing ---------------------------------------------------------------------------------------
 
 
+def _canonical_text(doc: Mapping[str, Any]) -> str:
+    body = {key: value for key, value in doc.items() if key != INTEGRITY_FIELD}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical(doc: Mapping[str, Any]) -> bytes:
     """Sorted keys, no whitespace, UTF-8 — without the ``integrity`` field."""
-    body = {key: value for key, value in doc.items() if key != INTEGRITY_FIELD}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return text.encode("utf-8", "surrogatepass")
+    return _canonical_text(doc).encode("utf-8", "surrogatepass")
+
+
+def _with_mark(text: str, mark: Any) -> str:
+    """The canonical JSON ``text`` of a document with its ``integrity`` field added (as the last member)."""
+    field = f'"{INTEGRITY_FIELD}":{json.dumps(mark, separators=(",", ":"))}'
+    return "{" + field + "}" if text == "{}" else text[:-1] + "," + field + "}"
 
 
 #: Between a span document and its events in the hashed bytes (canonical JSON holds no raw newline).
@@ -118,9 +127,13 @@ def document_leaf(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]] | 
     canonical events array follows a newline, so that changing, removing or adding an
     event (an exception message, a GenAI event carrying content) changes the leaf too.
     """
+    return _leaf_of(canonical(doc), events)
+
+
+def _leaf_of(canonical_doc: bytes, events: Sequence[Mapping[str, Any]] | None) -> bytes:
     if not events:
-        return leaf_hash(canonical(doc))
-    return leaf_hash(canonical(doc) + _EVENTS_SEPARATOR + canonical_events(events))
+        return leaf_hash(canonical_doc)
+    return leaf_hash(canonical_doc + _EVENTS_SEPARATOR + canonical_events(events))
 
 
 def bound_events(doc: Mapping[str, Any]) -> int:
@@ -329,11 +342,16 @@ class Sealer:
         self,
         docs: Iterable[MutableMapping[str, Any]],
         events: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+        *,
+        encoded: list[str] | None = None,
     ) -> list[LedgerEntry]:
         """Give each document its ``integrity`` field and ledger it (fsync'd) before it is stored.
 
         ``events``, when given, holds each document's event documents (same order as
         ``docs``); the leaf then covers them too and the field says how many it binds.
+        ``encoded``, when given, receives each document as JSON text, ``integrity``
+        field included: the canonical encoding the hash needed anyway, so a store
+        that keeps JSON need not encode the document a second time.
         Returns the new ledger entries (a document this sealer already sealed
         with the same content keeps its seq and adds none).
         """
@@ -342,14 +360,16 @@ class Sealer:
             events = [()] * len(listed)
         elif len(events) != len(listed):
             raise ValueError("seal: one list of events per document")
+        texts = [_canonical_text(doc) for doc in listed]
         prepared = [
-            (doc, record_id(doc), document_leaf(doc, evs), len(evs)) for doc, evs in zip(listed, events)
+            (doc, record_id(doc), _leaf_of(text.encode("utf-8", "surrogatepass"), evs), len(evs))
+            for doc, text, evs in zip(listed, texts, events)
         ]
         if not prepared:
             return []
         with self._lock:
             try:
-                return self._seal(prepared)
+                fresh = self._seal(prepared)
             except (OSError, IntegrityError, NoteError) as exc:
                 self._stream = None  # a new stream next time; this one may hold a partial batch
                 self.failures += len(prepared)
@@ -365,7 +385,12 @@ class Sealer:
                         exc,
                         self.failures,
                     )
+                if encoded is not None:
+                    encoded.extend(texts)  # stored without an integrity field, as the documents now are
                 return []
+        if encoded is not None:
+            encoded.extend(_with_mark(text, doc[INTEGRITY_FIELD]) for doc, text in zip(listed, texts))
+        return fresh
 
     def _seal(self, prepared: list[tuple[MutableMapping[str, Any], str, bytes, int]]) -> list[LedgerEntry]:
         stream = self._current()
@@ -407,9 +432,13 @@ class Sealer:
             stream = self._stream = _Stream(self.directory, self.origin, self.store, self.key)
         return stream
 
-    def seal_documents(self, documents: Iterable[D]) -> list[D]:
+    def seal_documents(self, documents: Iterable[D], encode: Callable[[D, str], D] | None = None) -> list[D]:
         """Seal the span documents (``traces-*``) among ``documents``, each bound to the event
-        documents (``logs-*``, ids ``<span id>-<n>``) that follow it, as ``span_documents`` yields them."""
+        documents (``logs-*``, ids ``<span id>-<n>``) that follow it, as ``span_documents`` yields them.
+
+        ``encode(item, json_text)``, when given, makes the item that replaces each span
+        document, from its JSON text (``integrity`` included), e.g. one holding raw JSON.
+        """
         items = list(documents)
         spans: list[Any] = []
         events: list[list[Mapping[str, Any]]] = []
@@ -421,8 +450,13 @@ class Sealer:
                 prefix = f"{item.id}-"
             elif prefix is not None and item.id.startswith(prefix) and isinstance(item.source, Mapping):
                 events[-1].append(item.source)
-        self.seal(spans, events)
-        return items
+        if encode is None:
+            self.seal(spans, events)
+            return items
+        texts: list[str] = []
+        self.seal(spans, events, encoded=texts)
+        remaining = iter(texts)
+        return [encode(item, next(remaining)) if item.index.startswith("traces-") else item for item in items]
 
     def unstored(self, entries: Iterable[LedgerEntry]) -> None:
         """Record that sealed records never reached the store (the write failed), so verify names them as such."""

@@ -702,6 +702,22 @@ class TestVerifySqlite:
         assert not (tmp_path / "empty-home").exists()  # verify never creates a signing key
 
 
+def test_sealed_json_text_is_the_document_with_its_field(tmp_path: Path, key: SigningKey) -> None:
+    """``encoded`` gives each document as stored, integrity included, from the encoding the hash used."""
+    sealer = Sealer("sqlite:/x", directory=tmp_path / "integrity", key=key)
+    docs: list[dict[str, Any]] = [
+        {"trace_id": "a" * 32, "span_id": "b" * 16, "name": "chat é\n", "attributes": {"z": 1, "a": [1.5, None]}},
+        {"trace_id": "c" * 32, "span_id": "d" * 16, "attributes": {}},
+    ]
+    events = [[{"event_name": "exception", "attributes": {"exception.type": "E"}}], []]
+    texts: list[str] = []
+    entries = sealer.seal(docs, events, encoded=texts)
+    assert [json.loads(text) for text in texts] == docs  # each now with its integrity field
+    assert [document_leaf(json.loads(t), e) for t, e in zip(texts, events)] == [entry.leaf for entry in entries]
+    assert docs[0][INTEGRITY_FIELD]["events"] == 1 and "events" not in docs[1][INTEGRITY_FIELD]
+    sealer.close()
+
+
 @pytest.mark.parametrize("tamper", ["none", "modify", "delete", "add"])
 def test_a_spans_events_are_sealed_with_it(tmp_path: Path, folder: Path, tamper: str) -> None:
     """An exception event changed, removed or added after the fact makes its span MODIFIED."""

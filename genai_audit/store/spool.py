@@ -396,7 +396,10 @@ class SpoolingSpanProcessor(SpanProcessor):
         try:
             docs = list(self.to_documents(batch))
             encode = _ENCODER.encode
-            rows = [(doc.index, doc.id, encode(doc.source)) for doc in docs]
+            # a source that is a str is the document already as JSON (the sealer's encoding): kept as it is
+            rows = [
+                (doc.index, doc.id, doc.source if isinstance(doc.source, str) else encode(doc.source)) for doc in docs
+            ]
             self.spool.append(rows)
         except SpoolFull as exc:
             self.stats.refused += len(batch)

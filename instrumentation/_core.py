@@ -125,6 +125,10 @@ _METRIC_KEYS = (
     sc.SERVER_PORT,
 )
 _TOKEN_TYPES = ((sc.USAGE_INPUT_TOKENS, "input"), (sc.USAGE_OUTPUT_TOKENS, "output"))
+#: metric attribute sets already made, by the values they hold (bounded: cleared when full)
+_METRIC_SETS: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
+_METRIC_SETS_MAX = 1024
+_CHAIN_CALL = ProcessingChain.__call__
 
 
 _MISSING = object()
@@ -240,36 +244,40 @@ class LLMCall:
         attributes = self.attributes
         telemetry = self.telemetry
         settings = telemetry.settings
-        record = AuditRecord(attributes=attributes, content=self.content)
+        content = self.content
+        failures: list[str] = []
         if error is not None:
             attributes[sc.ERROR_TYPE] = type(error).__qualname__
             status_code = getattr(error, "status_code", None)
             if isinstance(status_code, int):
                 attributes["http.response.status_code"] = status_code
-            record.content["exception.message"] = str(error)
+            content["exception.message"] = str(error)
         if self.first_chunk_at is not None:
             attributes[sc.RESPONSE_TIME_TO_FIRST_CHUNK] = self.first_chunk_at - self.started
-        try:
-            chain = telemetry.chain
-            if getattr(chain, "steps", None) != ():  # the identity chain needs no ids
+        chain = telemetry.chain
+        # a chain without steps changes nothing: not run (an overridden or patched one always is)
+        if type(chain) is not ProcessingChain or chain.steps or ProcessingChain.__call__ is not _CHAIN_CALL:
+            record = AuditRecord(attributes=attributes, content=content)
+            try:
                 span_context = self.span.get_span_context()
                 if span_context.is_valid:
                     record.trace_id = format(span_context.trace_id, "032x")
                     record.span_id = format(span_context.span_id, "016x")
-            chain(record)
-        except Exception:  # the chain itself broke, not one of its steps: fail closed all the same
-            logger.warning("genai-audit: processing chain failed; content withheld", exc_info=True)
-            record.content = dict.fromkeys(record.content, WITHHELD)
-            record.failures.append("processing chain")
-        message = record.content.pop("exception.message", None) if error is not None else None
-        if record.failures:
-            attributes[sc.AUDIT_PROCESSING_FAILED] = record.failures
+                chain(record)
+            except Exception:  # the chain itself broke, not one of its steps: fail closed all the same
+                logger.warning("genai-audit: processing chain failed; content withheld", exc_info=True)
+                record.content = dict.fromkeys(record.content, WITHHELD)
+                record.failures.append("processing chain")
+            content, failures = record.content, record.failures
+        message = content.pop("exception.message", None) if error is not None else None
+        if failures:
+            attributes[sc.AUDIT_PROCESSING_FAILED] = failures
         attributes[sc.AUDIT_CONTENT_CAPTURED] = settings.capture_content
         initial = self._initial
         final: dict[str, AttributeValue] = {}
-        if record.content:
+        if content:
             try:
-                final = content_attributes(record.content, settings.max_content_chars)
+                final = content_attributes(content, settings.max_content_chars)
             except Exception:  # noqa: BLE001 - swallowed() counts and logs it
                 swallowed("content attributes")
         for key, value in attributes.items():
@@ -298,17 +306,37 @@ class LLMCall:
 
     def _record_metrics(self, elapsed: float, error: BaseException | None) -> None:
         attributes = self.attributes
-        attrs = {key: attributes[key] for key in _METRIC_KEYS if key in attributes}
-        if error is not None:
-            attrs[sc.ERROR_TYPE] = type(error).__qualname__
+        get = attributes.get
+        error_type = type(error).__qualname__ if error is not None else None
+        # the metric attributes of a call, and of its two token points, made once per distinct set
+        # (the SDK copies what it is given, so one dict serves every call)
+        key = (
+            get(sc.OPERATION_NAME),
+            get(sc.PROVIDER_NAME),
+            get(sc.REQUEST_MODEL),
+            get(sc.RESPONSE_MODEL),
+            get(sc.SERVER_ADDRESS),
+            get(sc.SERVER_PORT),
+            error_type,
+        )
+        sets = _METRIC_SETS.get(key)
+        if sets is None:
+            attrs = {name: value for name, value in zip(_METRIC_KEYS, key) if value is not None}
+            if error_type is not None:
+                attrs[sc.ERROR_TYPE] = error_type
+            sets = (attrs, *({**attrs, sc.TOKEN_TYPE: token_type} for _, token_type in _TOKEN_TYPES))
+            if len(_METRIC_SETS) >= _METRIC_SETS_MAX:
+                _METRIC_SETS.clear()
+            _METRIC_SETS[key] = sets
         telemetry = self.telemetry
+        attrs = sets[0]
         telemetry.duration.record(elapsed, attrs)
         if self.first_chunk_at is not None:
             telemetry.time_to_first_chunk.record(self.first_chunk_at - self.started, attrs)
-        for key, token_type in _TOKEN_TYPES:
-            value = attributes.get(key)
+        for (name, _), token_attrs in zip(_TOKEN_TYPES, sets[1:]):
+            value = get(name)
             if isinstance(value, int):
-                telemetry.token_usage.record(value, {**attrs, sc.TOKEN_TYPE: token_type})
+                telemetry.token_usage.record(value, token_attrs)
 
 
 Extractor = Callable[[LLMCall, Any], None]

@@ -181,6 +181,34 @@ def test_metrics_token_usage_and_duration(instrumented: Telemetry, oai: openai.O
     assert list(duration.explicit_bounds)[:3] == [0.01, 0.02, 0.04]
 
 
+def test_metric_points_keep_each_calls_own_attributes(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """Calls to different models, and a failed one, land on separate points with their own attributes."""
+    fake.script(
+        Reply(text="a", input_tokens=1, output_tokens=2),
+        Reply(text="b", input_tokens=10, output_tokens=20),
+        Reply(text="c", input_tokens=100, output_tokens=200),
+        Error(429, "slow down"),
+    )
+    for model in ("gpt-4o", "gpt-4o-mini", "gpt-4o"):
+        oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(openai.RateLimitError):
+        oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
+    metrics = instrumented.metrics()
+    usage = {
+        (p.attributes[sc.REQUEST_MODEL], p.attributes[sc.TOKEN_TYPE]): p.sum for p in metrics[sc.METRIC_TOKEN_USAGE]
+    }
+    assert usage == {
+        ("gpt-4o", "input"): 101,
+        ("gpt-4o", "output"): 202,
+        ("gpt-4o-mini", "input"): 10,
+        ("gpt-4o-mini", "output"): 20,
+    }
+    durations = {(p.attributes[sc.REQUEST_MODEL], p.attributes.get(sc.ERROR_TYPE)): p.count
+                 for p in metrics[sc.METRIC_OPERATION_DURATION]}
+    assert durations == {("gpt-4o", None): 2, ("gpt-4o-mini", None): 1, ("gpt-4o-mini", "RateLimitError"): 1}
+    assert all(sc.ERROR_TYPE not in p.attributes for p in metrics[sc.METRIC_TOKEN_USAGE])
+
+
 @pytest.mark.parametrize("settings", [Settings(capture_content=False)])
 def test_content_capture_off_records_no_content(instrumented: Telemetry, oai: openai.OpenAI) -> None:
     """With capture off, no prompt or response text reaches the span."""

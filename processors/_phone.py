@@ -7,9 +7,11 @@ metadata patterns once per number type. The phone detector's candidates are
 ASCII digits with the separators `` .-()/`` and at most a leading ``+``, so
 :class:`FastPhoneParser` replays only the steps of ``parse`` that such input
 reaches — international prefix, country calling code, national prefix and
-carrier code (through ``phonenumbers``' own functions), length limits — and
-then checks validity against each region's number patterns, joined once per
-(region, length) into one expression. The answer is the same E.164 string or
+carrier code, length limits, each as ``phonenumbers`` does it on the same
+metadata — and then checks validity against each region's number patterns,
+joined once per (region, length) into one expression: the general
+description as a lookahead, then the alternation of the number types that
+admit the length. The answer is the same E.164 string or
 ``None`` that ``parse`` + ``is_valid_number`` + ``format_number`` give
 (``tests/test_detectors.py`` compares the two on generated numbers for every
 configured region); input outside that shape, and the rare paths not
@@ -24,11 +26,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-import re2
 from phonenumbers import phonenumberutil as _pu
 from phonenumbers.phonemetadata import REGION_CODE_FOR_NON_GEO_ENTITY, PhoneMetadata
-
-_BOTH = re2._re2.RE2.Anchor.ANCHOR_BOTH
 
 #: Returned when this module cannot answer with certainty; the caller must use ``phonenumbers.parse``.
 SLOW: Final = object()
@@ -74,11 +73,6 @@ def _prefix_table() -> dict[str, tuple[int, int]]:
 
 
 _CALLING_CODE_PREFIXES = _prefix_table()
-_LENGTH_REJECTED = (
-    _pu.ValidationResult.TOO_SHORT,
-    _pu.ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-    _pu.ValidationResult.INVALID_LENGTH,
-)
 
 
 class _Region:
@@ -93,10 +87,20 @@ class _Region:
         idd = metadata.international_prefix
         self.idd = re.compile(idd) if idd is not None else None
         self.leading_digits = re.compile(metadata.leading_digits) if metadata.leading_digits is not None else None
-        # per length: RE2 automata for the general description and for the union of the types, or None
-        self._by_length: dict[int, tuple[Any, Any] | None] = {}
+        general = metadata.general_desc
+        # _match_national_number(number, general_desc, False) is a full match of this (None: never matches)
+        pattern = general.national_number_pattern if general is not None else None
+        self.general = re.compile(pattern) if pattern else None
+        self.transform_rule = metadata.national_prefix_transform_rule or None
+        # _test_number_length(number, metadata) for the general description, as two tests on the length
+        lengths = tuple(general.possible_length) if general is not None else ()
+        self._local_lengths = frozenset(general.possible_length_local_only) if general is not None else frozenset()
+        self._possible_lengths = frozenset(lengths)
+        self._max_length = lengths[-1] if lengths else None
+        # per length: the general description and the union of the types in one expression, or None
+        self._by_length: dict[int, re.Pattern[str] | None] = {}
 
-    def _compile(self, length: int) -> tuple[Any, Any] | None:
+    def _compile(self, length: int) -> re.Pattern[str] | None:
         # mirrors _is_number_matching_desc: a description with possible lengths rules out the others
         def fits(desc: Any) -> bool:
             if desc is None or not desc.national_number_pattern:
@@ -110,8 +114,42 @@ class _Region:
         alternatives = [desc.national_number_pattern for desc in types if fits(desc)]
         if not alternatives:
             return None
+        # one match: the general description as a lookahead, then any type's pattern, both to the end
         union = "|".join(f"(?:{pattern})" for pattern in alternatives)
-        return re2.compile(general.national_number_pattern)._regexp, re2.compile(union)._regexp
+        return re.compile(rf"(?=(?:{general.national_number_pattern})\Z)(?:{union})\Z")
+
+    def strip(self, number: str) -> str:
+        """``_maybe_strip_national_prefix_carrier_code(number, metadata)[1]``: the number without a national prefix,
+        transformed where the region says so, unless only the original number fits the general description."""
+        prefix = self.national_prefix
+        if prefix is None or not number:
+            return number
+        found = prefix.match(number)
+        if found is None:
+            return number
+        general = self.general
+        viable = general is not None and general.fullmatch(number) is not None
+        rule = self.transform_rule
+        groups = found.groups()
+        if rule is None or groups[len(groups) - 1] is None:  # phonenumbers' own test, IndexError included
+            rest = number[found.end() :]
+        else:
+            rest = prefix.sub(rule, number, count=1)
+        if viable and (general is None or general.fullmatch(rest) is None):
+            return number
+        return rest
+
+    def length_kept(self, length: int) -> bool:
+        """``_test_number_length`` gives neither TOO_SHORT, IS_POSSIBLE_LOCAL_ONLY nor INVALID_LENGTH."""
+        if length in self._local_lengths:
+            return False
+        return length in self._possible_lengths or self.too_long(length)
+
+    def too_long(self, length: int) -> bool:
+        """``_test_number_length`` gives TOO_LONG."""
+        if self._max_length is None:
+            raise IndexError("no possible lengths")  # where phonenumbers fails the same way
+        return length not in self._local_lengths and length > self._max_length
 
     def valid(self, nsn: str) -> bool:
         """``_number_type_helper(nsn, metadata) != UNKNOWN``: the general pattern and some type's pattern match."""
@@ -120,11 +158,7 @@ class _Region:
             compiled = self._by_length[length]
         except KeyError:
             compiled = self._by_length[length] = self._compile(length)
-        if compiled is None:
-            return False
-        general, types = compiled
-        data = nsn.encode()
-        return bool(general.Match(_BOTH, data, 0, length)[0][0] >= 0 and types.Match(_BOTH, data, 0, length)[0][0] >= 0)
+        return compiled is not None and compiled.match(nsn) is not None
 
 
 class FastPhoneParser:
@@ -215,13 +249,6 @@ class FastPhoneParser:
         close_run()
         return steps
 
-    @staticmethod
-    def _strip_national_prefix(number: str, region: _Region) -> str:
-        """``_maybe_strip_national_prefix_carrier_code``'s national number; skipped when no prefix can match."""
-        if region.national_prefix is None or not number or region.national_prefix.match(number) is None:
-            return number
-        return str(_pu._maybe_strip_national_prefix_carrier_code(number, region.metadata)[1])
-
     def e164(self, candidate: str, default_region: str, digits: str | None = None) -> str | object | None:
         """What ``parse(candidate, default_region)`` then ``is_valid_number`` and E.164 formatting give.
 
@@ -234,15 +261,16 @@ class FastPhoneParser:
             digits = _NON_DIGIT.sub("", candidate)
         if len(digits) < 3:
             return SLOW  # not a viable number for parse: let it say so
-        default = self._regions.get(default_region) or self._region(default_region)
-        if default is None:
-            return SLOW
-        if candidate[0] == "+":
-            country_code, national = self._split_country_code(digits)
-            if country_code == 0:
-                return SLOW  # parse retries without the '+': rare, leave it to phonenumbers
+        if candidate[0] == "+":  # the default region plays no part
+            found = _CALLING_CODE_PREFIXES.get(digits[:3])
+            if found is None:
+                return SLOW  # no calling code: parse retries without the '+', leave it to phonenumbers
+            country_code, national = found[0], digits[found[1] :]
             metadata = self._mains.get(country_code) or self._main(country_code)
         else:
+            default = self._regions.get(default_region) or self._region(default_region)
+            if default is None:
+                return SLOW
             idd = default.idd.match(digits) if default.idd is not None else None
             if idd is not None and not (idd.end() < len(digits) and digits[idd.end()] == "0"):
                 # an international prefix (011 from the US, 00 from most of Europe)
@@ -263,11 +291,9 @@ class FastPhoneParser:
             return SLOW
         if len(national) < _MIN_NSN:
             return None  # TOO_SHORT_NSN
-        prefix = metadata.national_prefix
-        if prefix is not None and prefix.match(national) is not None:
-            stripped = self._strip_national_prefix(national, metadata)
-            if stripped != national and _pu._test_number_length(stripped, metadata.metadata) not in _LENGTH_REJECTED:
-                national = stripped
+        stripped = metadata.strip(national)
+        if stripped != national and metadata.length_kept(len(stripped)):
+            national = stripped
         if len(national) < _MIN_NSN or len(national) > _MAX_NSN:
             return None
         if national.strip("0") == "":
@@ -298,12 +324,10 @@ class FastPhoneParser:
         prefix = default.country_code_str
         if not number.startswith(prefix):
             return 0, ""
-        metadata = default.metadata
-        general = metadata.general_desc
-        potential = str(_pu._maybe_strip_national_prefix_carrier_code(number[len(prefix) :], metadata)[1])
+        general = default.general
+        potential = default.strip(number[len(prefix) :])
         if (
-            not _pu._match_national_number(number, general, False)
-            and _pu._match_national_number(potential, general, False)
-        ) or _pu._test_number_length(number, metadata) == _pu.ValidationResult.TOO_LONG:
+            general is not None and general.fullmatch(number) is None and general.fullmatch(potential) is not None
+        ) or default.too_long(len(number)):
             return default.country_code, potential
         return 0, ""

@@ -178,21 +178,21 @@ class Detector:
         group, reject, refine, validator = self.group, self.reject, self.refine, self.validator
         entity, kind, priority = self.entity, self.kind, self.priority
         ascii_only = doc.ascii_only
+        marks: list[int] | None = None  # doc.marks(), fetched on the first candidate that needs it
+        step = _Document.STEP
+        bisect_right = bisect.bisect_right
         new = tuple.__new__  # Finding(...) without the named tuple's Python-level __new__
         is_taken = taken.find  # is_taken(1, start, end) >= 0: a byte in [start, end) is claimed
         size = len(data)
         pos = 0
         while True:
             spans = match(anchor, view, pos, size)
-            match_start, match_end = spans[0]
+            start, end = match_start, match_end = spans[0]
             if match_start < 0:
                 return
             if group > 0:
                 start, end = spans[group]
-            elif group == 0:
-                start, end = match_start, match_end
-            else:  # the first group that took part, else the whole match
-                start, end = match_start, match_end
+            elif group < 0:  # the first group that took part, else the whole match
                 for span in spans[1:]:
                     if span[0] >= 0:
                         start, end = span
@@ -213,7 +213,11 @@ class Detector:
                     first, stop = start, end
                     value = text[start:end]
                 else:
-                    first = doc.chars(start)
+                    # doc.chars(start), inlined: the characters up to the last mark, plus those after it
+                    if marks is None:
+                        marks = doc.marks()
+                    index = bisect_right(marks, start) - 1
+                    first = index * step + len(data[marks[index] : start].decode())
                     value = data[start:end].decode()
                     stop = first + len(value)
                 if reject is not None and reject(text, first, stop):
@@ -224,6 +228,8 @@ class Detector:
                         offset, length, normalized = refined
                         if ascii_only:
                             start, end = start + offset, start + length
+                        elif offset == 0 and length == len(value):
+                            pass  # the whole candidate: the byte span stays
                         else:
                             start += len(value[:offset].encode())
                             end = start + len(value[offset:length].encode())
@@ -256,13 +262,18 @@ class _Document:
         self.taken = bytearray(len(data))  # 1 where a finding or a redaction token is
         self._marks: list[int] | None = None  # byte offset of every STEP-th character
 
-    def chars(self, offset: int) -> int:
-        """The character offset of a byte offset (a character boundary) in ``data``."""
+    def marks(self) -> list[int]:
+        """The byte offset of every STEP-th character, computed on first use."""
         marks = self._marks
         if marks is None:
             text, step = self.text, self.STEP
             chunks = [text[i : i + step] for i in range(0, len(text), step)]
             marks = self._marks = list(itertools.accumulate(map(len, map(str.encode, chunks)), initial=0))
+        return marks
+
+    def chars(self, offset: int) -> int:
+        """The character offset of a byte offset (a character boundary) in ``data``."""
+        marks = self.marks()
         index = bisect.bisect_right(marks, offset) - 1
         # decoding a short run is cheaper than a call into re2 to count its characters
         return index * self.STEP + len(self.data[marks[index] : offset].decode())
@@ -363,15 +374,48 @@ def _card_brand_ok(digits: str) -> bool:
     return False
 
 
+def _brand_lengths() -> dict[str, frozenset[int] | None]:
+    """First four digits -> the lengths :func:`_card_brand_ok` accepts with them (None: it depends on later digits).
+
+    Only the Discover range 622126 to 622925 looks further than four digits, and UnionPay, which takes the rest
+    of 62, issues the same lengths; each entry is checked with several fifth and sixth digits to be sure.
+    """
+    table: dict[str, frozenset[int] | None] = {}
+    for first in range(10_000):
+        p4 = f"{first:04d}"
+        answers = {
+            frozenset(n for n in range(12, 20) if _card_brand_ok((p4 + tail).ljust(n, "0")))
+            for tail in ("00", "25", "26", "92", "93", "99")
+        }
+        table[p4] = answers.pop() if len(answers) == 1 else None
+    return table
+
+
+_BRAND_LENGTHS = _brand_lengths()
+_CARD_SEPARATORS = str.maketrans("", "", " -")
+
+
 def validate_card(value: str) -> str | None:
-    digits = only_digits(value)
-    if not 12 <= len(digits) <= 19 or not _card_brand_ok(digits) or not luhn_ok(digits):
+    # digits, spaces and dashes only (what the card pattern matches): deleting the separators leaves the digits
+    digits = value.translate(_CARD_SEPARATORS) if value.isascii() else ""
+    plain = digits.isdigit()
+    if not plain:
+        digits = only_digits(value)
+    n = len(digits)
+    if not 12 <= n <= 19:
         return None
-    if len(digits) != len(value):
+    lengths = _BRAND_LENGTHS[digits[:4]]
+    if (n not in lengths if lengths is not None else not _card_brand_ok(digits)) or not luhn_ok(digits):
+        return None
+    if n != len(value):
         # separators must group the digits the way cards are printed
-        groups = [g for g in value.replace("-", " ").split(" ") if g]
-        if len(groups) > 1 and any(len(g) > 6 or len(g) < 2 for g in groups[:-1]):
-            return None
+        spaced = value.replace("-", " ")
+        # with digits, spaces and dashes only, split() drops exactly the empty groups
+        groups = spaced.split() if plain else [g for g in spaced.split(" ") if g]
+        if len(groups) > 1:
+            sizes = sorted(map(len, groups[:-1]))
+            if sizes[0] < 2 or sizes[-1] > 6:
+                return None
     return digits
 
 
@@ -511,14 +555,24 @@ _IBAN_LENGTHS = {
 _IBAN_LETTERS = str.maketrans({chr(ord("A") + i): str(10 + i) for i in range(26)})
 
 
+#: a country code in digits (A=10 ... Z=35) for every country with an IBAN length
+_IBAN_COUNTRY_DIGITS = {code: code.translate(_IBAN_LETTERS) for code in _IBAN_LENGTHS}
+
+
 def validate_iban(value: str) -> str | None:
     compact = value.replace(" ", "").upper()
-    if _IBAN_LENGTHS.get(compact[:2]) != len(compact):
+    country = compact[:2]
+    if _IBAN_LENGTHS.get(country) != len(compact):
         return None
-    rearranged = compact[4:] + compact[:4]
-    if not rearranged.isalnum() or not rearranged.isascii():
-        return None
-    numeric = rearranged.translate(_IBAN_LETTERS)  # A=10 ... Z=35
+    check, account = compact[2:4], compact[4:]
+    if account.isdigit() and account.isascii() and check.isdigit() and check.isascii():
+        # only the country code has letters: no need to translate the rest character by character
+        numeric = account + _IBAN_COUNTRY_DIGITS[country] + check
+    else:
+        rearranged = account + compact[:4]
+        if not rearranged.isalnum() or not rearranged.isascii():
+            return None
+        numeric = rearranged.translate(_IBAN_LETTERS)  # A=10 ... Z=35
     return compact if int(numeric) % 97 == 1 else None
 
 
@@ -527,6 +581,11 @@ def refine_iban(value: str) -> tuple[int, int, str] | None:
     length = _IBAN_LENGTHS.get(value[:2])
     if length is None:
         return None
+    if " " not in value:  # written without spaces: the first `length` characters
+        if len(value) < length:
+            return None
+        checked = validate_iban(value[:length])
+        return (0, length, checked) if checked is not None else None
     # the offset just after the length-th character that is not a space, walking the space-separated parts
     count = stop = 0
     for part in value.split(" "):
@@ -541,6 +600,9 @@ def refine_iban(value: str) -> tuple[int, int, str] | None:
 
 def refine_ipv6(value: str) -> tuple[int, int, str] | None:
     """An IPv6 address, without a ':' that only punctuates it (``2001:db8::1: refused``)."""
+    colons = value.count(":")
+    if colons < 2 or (colons < 6 and "::" not in value):
+        return None  # what validate_ipv6 says first, for both lengths tried below (clock times end here)
     for stop in (len(value), len(value.rstrip(":"))):
         checked = validate_ipv6(value[:stop])
         if checked is not None:
@@ -596,19 +658,89 @@ def validate_ipv6(value: str) -> str | None:
     colons = value.count(":")
     if colons < 2 or (colons < 6 and "::" not in value):
         return None  # without '::' an address has 8 groups (6 and an IPv4 tail): a clock time, a MAC address
-    if sum(ch not in ":." for ch in value) < 2:
+    if len(value) - colons - value.count(".") < 2:  # fewer than two characters besides ':' and '.'
         return None
-    try:
+    if _HEX_AND_COLONS.issuperset(value):
+        return _ipv6_compressed(value)
+    try:  # an IPv4 tail, a scope, anything unusual
         address = ipaddress.IPv6Address(value)
     except ValueError:
         return None
     return address.compressed
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_HEX_AND_COLONS = _HEX_DIGITS | {":"}
+
+
+def _ipv6_compressed(value: str) -> str | None:
+    """``ipaddress.IPv6Address(value).compressed`` for hex digits and colons only, or None where it raises.
+
+    The same rules as ``IPv6Address._ip_int_from_string`` (3 to 9 colon-separated parts, at most one
+    ``::``, a leading or trailing ``:`` only as part of it, 1 to 4 hex digits per group) and the same
+    compression (lowercase, no leading zeros, the first longest run of two or more zero groups as ``::``),
+    without building the address object.
+    """
+    parts = value.split(":")
+    count = len(parts)
+    if count < 3 or count > 9:
+        return None
+    skip = -1
+    for index in range(1, count - 1):
+        if not parts[index]:
+            if skip >= 0:
+                return None  # a second '::'
+            skip = index
+    if skip >= 0:
+        high, low = skip, count - skip - 1
+        if not parts[0]:
+            high -= 1
+            if high:
+                return None  # a leading ':' that is not part of '::'
+        if not parts[-1]:
+            low -= 1
+            if low:
+                return None  # likewise at the end
+        skipped = 8 - (high + low)
+        if skipped < 1:
+            return None
+        groups = parts[:high] + ["0"] * skipped + (parts[count - low :] if low else [])
+    else:
+        if count != 8 or not parts[0] or not parts[-1]:
+            return None
+        groups = parts
+    hextets = []
+    for group in groups:
+        if not group or len(group) > 4:
+            return None
+        hextets.append(f"{int(group, 16):x}")
+    # the first longest run of zero groups, if two or more long, becomes '::'
+    best_start, best_length, start, length = -1, 0, -1, 0
+    for index, hextet in enumerate(hextets):
+        if hextet == "0":
+            length += 1
+            if start < 0:
+                start = index
+            if length > best_length:
+                best_start, best_length = start, length
+        else:
+            start, length = -1, 0
+    if best_length > 1:
+        end = best_start + best_length
+        head = ":".join(hextets[:best_start])
+        tail = ":".join(hextets[end:])
+        return f"{head}::{tail}"
+    return ":".join(hextets)
+
+
 def shannon_entropy(value: str) -> float:
     counts = Counter(value)  # counted in C, in order of first occurrence
     n = len(value)
     return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+#: every character but the digits that a phone candidate can have (see _PHONE; RE2's \s is [\t\n\f\r ])
+_PHONE_PUNCTUATION = str.maketrans("", "", "+ .-()/\t\n\f\r")
 
 
 def make_phone_validator(regions: str) -> Validator:
@@ -618,10 +750,11 @@ def make_phone_validator(regions: str) -> Validator:
     from genai_audit.processors._phone import SLOW, FastPhoneParser
 
     order = [r.strip().upper() for r in regions.split(",") if r.strip()] or ["US"]
-    fast = FastPhoneParser()
+    first_region, more_regions = order[0], order[1:]
+    e164 = FastPhoneParser().e164
 
     def parse(candidate: str, region: str, digits: str | None = None) -> str | None:
-        found = fast.e164(candidate, region, digits)
+        found = e164(candidate, region, digits)
         if found is not SLOW:
             return found  # type: ignore[return-value]
         try:
@@ -634,26 +767,29 @@ def make_phone_validator(regions: str) -> Validator:
 
     @functools.lru_cache(maxsize=4096)  # conversations resend the same numbers on every call
     def validate(value: str) -> str | None:
-        digits = only_digits(value)
-        if not 7 <= len(digits) <= 15:
+        digits = value.translate(_PHONE_PUNCTUATION)  # what the phone pattern matches, less its digits
+        if not (digits.isdigit() and digits.isascii()):
+            digits = only_digits(value)
+        count = len(digits)
+        if count < 7 or count > 15:
             return None
         stripped = value.strip()
-        if "+" not in stripped and len(digits) == len(stripped) and len(digits) < 10:
+        if stripped[:1] == "+":
+            return parse(stripped, first_region, digits)
+        if count == len(stripped) and count < 10:
             return None  # a bare run of fewer than ten digits is a number, not a phone
-        if stripped.startswith("+"):
-            return parse(stripped, order[0], digits)
-        if stripped.startswith("00") and len(digits) > 9:  # international prefix written as 00
-            found = parse("+" + stripped[2:].lstrip(), order[0], digits[2:])
+        if count > 9 and stripped[:2] == "00":  # international prefix written as 00
+            found = parse("+" + stripped[2:].lstrip(), first_region, digits[2:])
             if found is not None:
                 return found
-        found = parse(stripped, order[0], digits)
+        found = parse(stripped, first_region, digits)
         if found is not None or len(digits) == len(stripped.strip("()")):  # found, or not written in groups
             return found
         # other regions' national numbers are written in groups and start with a trunk 0 or an area code
         # in parentheses, or are spaced in pairs or triples: 020 7946 0958, (11) 2343-7088, 612 23 08 79
         if not (stripped.startswith("0") or _AREA_CODE.match(stripped) or _SPACED_GROUPS.fullmatch(stripped)):
             return None
-        for region in order[1:]:
+        for region in more_regions:
             found = parse(stripped, region, digits)
             if found is not None:
                 return found
@@ -769,6 +905,10 @@ def _phone_context(text: str, start: int, end: int) -> bool:
         return True
     if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_.:/"):
         return True
+    # both shapes have a '.', '-' or '/' among their first six characters
+    head = text[start : min(start + 6, end)]
+    if "." not in head and "-" not in head and "/" not in head:
+        return False
     return _QUAD_OR_DATE.match(text, start, end) is not None
 
 

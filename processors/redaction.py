@@ -219,18 +219,29 @@ class Redactor:
             return text
         pieces: list[str] = []
         append = pieces.append
-        modes, default, token = self.modes, self.default_mode, self.token
-        # the common case, a pseudonym for everything and no tally, takes the short way
-        all_pseudonyms = tally is None and default == PSEUDONYM and all(mode == PSEUDONYM for mode in modes.values())
+        modes, default = self.modes, self.default_mode
         last = 0
-        for finding in findings:
-            start, end, entity, _kind, normalized, _priority = finding
-            append(text[last:start])
-            if all_pseudonyms:
-                append(f"[{entity}:{token(entity, normalized)}]")
-            else:
+        if tally is None and default == PSEUDONYM and all(mode == PSEUDONYM for mode in modes.values()):
+            # the common case, a pseudonym for everything and no tally, takes the short way: token() inlined
+            prefixes, outer, chars = self._hmac_entity, self._hmac_outer, self.token_chars
+            for start, end, entity, _kind, normalized, _priority in findings:
+                prefix = prefixes.get(entity)
+                if prefix is None:
+                    self.token(entity, "")  # remembers the entity's prefix state
+                    prefix = prefixes[entity]
+                inner = prefix.copy()
+                inner.update(normalized.encode("utf-8", "surrogatepass"))
+                digest = outer.copy()
+                digest.update(inner.digest())
+                append(text[last:start])
+                append(f"[{entity}:{digest.hexdigest()[:chars]}]")
+                last = end
+        else:
+            for finding in findings:
+                start, end = finding.start, finding.end
+                append(text[last:start])
                 append(self._replacement(finding, text[start:end], tally))
-            last = end
+                last = end
         append(text[last:])
         return "".join(pieces)
 

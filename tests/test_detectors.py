@@ -547,3 +547,96 @@ def test_scan_handles_empty_matches_and_group_choice_like_finditer(text: str) ->
         ]
     )
     assert scanner.scan(text) == reference_scan(scanner, text)
+
+
+def test_ipv6_compression_matches_ipaddress() -> None:
+    rng = random.Random(23)
+    valid = 0
+    for _ in range(30_000):
+        groups = []
+        for _ in range(rng.randint(1, 10)):
+            roll = rng.random()
+            if roll < 0.15:
+                groups.append("")
+            elif roll < 0.45:
+                groups.append("0" * rng.randint(1, 5))
+            else:
+                groups.append("".join(rng.choice("0123456789abcdefABCDEF") for _ in range(rng.randint(1, 5))))
+        text = ":".join(groups)
+        text = (":" if rng.random() < 0.1 else "") + text + (":" if rng.random() < 0.1 else "")
+        try:
+            expected: str | None = ipaddress.IPv6Address(text).compressed
+        except ValueError:
+            expected = None
+        assert d._ipv6_compressed(text) == expected, text
+        valid += expected is not None
+    assert valid > 1_000
+
+
+def _plain_validate_card(value: str) -> str | None:
+    digits = "".join(ch for ch in value if "0" <= ch <= "9")
+    if not 12 <= len(digits) <= 19 or not d._card_brand_ok(digits) or not d.luhn_ok(digits):
+        return None
+    if len(digits) != len(value):
+        groups = [g for g in value.replace("-", " ").split(" ") if g]
+        if len(groups) > 1 and any(len(g) > 6 or len(g) < 2 for g in groups[:-1]):
+            return None
+    return digits
+
+
+def test_card_brand_table_and_validation() -> None:
+    rng = random.Random(29)
+    for prefix in range(10_000):
+        p4 = f"{prefix:04d}"
+        lengths = d._BRAND_LENGTHS[p4]
+        for _ in range(3):
+            digits = p4 + "".join(rng.choice(string.digits) for _ in range(15))
+            for n in range(12, 20):
+                if lengths is not None:
+                    assert (n in lengths) == d._card_brand_ok(digits[:n]), digits[:n]
+    for low, high in ((622100, 622130), (622920, 622930)):
+        for p6 in range(low, high):
+            for n in range(12, 20):
+                digits = str(p6).ljust(n, "7")
+                assert (n in (d._BRAND_LENGTHS[digits[:4]] or ())) == d._card_brand_ok(digits)
+    accepted = 0
+    for _ in range(20_000):
+        digits = "".join(rng.choice(string.digits) for _ in range(rng.randint(10, 20)))
+        if rng.random() < 0.5:  # a valid check digit half the time
+            for last in string.digits:
+                if d.luhn_ok(digits[:-1] + last):
+                    digits = digits[:-1] + last
+                    break
+        value = ""
+        for ch in digits:
+            value += ch
+            if rng.random() < 0.25:
+                value += rng.choice([" ", "-", "  ", " - ", "\t", "٣", "x"])
+        for candidate in (digits, value):
+            expected = _plain_validate_card(candidate)
+            assert d.validate_card(candidate) == expected, candidate
+            accepted += expected is not None
+    assert accepted > 1_000
+
+
+def test_phone_prefix_stripping_and_lengths_match_phonenumbers() -> None:
+    from phonenumbers import phonenumberutil as pu
+
+    fast = FastPhoneParser()
+    rng = random.Random(31)
+    too_long = pu.ValidationResult.TOO_LONG
+    results = pu.ValidationResult
+    rejected = (results.TOO_SHORT, results.IS_POSSIBLE_LOCAL_ONLY, results.INVALID_LENGTH)
+    regions = [*_REGIONS.split(","), "CA", "RU", "AR", "CN", "ZA", "BR", "MX", "IT", "AU"]
+    for code in regions:
+        region = fast._region(code)
+        assert region is not None
+        prefixes = ["0", "00", "01", "1", "8", "9", "044", "045", "15", "55", ""]
+        for _ in range(3_000):
+            tail = "".join(rng.choice(string.digits) for _ in range(rng.randint(1, 16)))
+            number = rng.choice(prefixes) + tail
+            expected = str(pu._maybe_strip_national_prefix_carrier_code(number, region.metadata)[1])
+            assert region.strip(number) == expected, (code, number)
+            result = pu._test_number_length(number, region.metadata)
+            assert region.length_kept(len(number)) == (result not in rejected), (code, number)
+            assert region.too_long(len(number)) == (result == too_long), (code, number)

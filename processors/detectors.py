@@ -754,7 +754,10 @@ def make_phone_validator(regions: str) -> Validator:
     e164 = FastPhoneParser().e164
 
     def parse(candidate: str, region: str, digits: str | None = None) -> str | None:
-        found = e164(candidate, region, digits)
+        try:
+            found = e164(candidate, region, digits)
+        except Exception:  # noqa: BLE001 - the fast path is an optimisation: phonenumbers itself decides
+            found = SLOW
         if found is not SLOW:
             return found  # type: ignore[return-value]
         try:

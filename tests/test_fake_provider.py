@@ -943,14 +943,16 @@ OPENAI_RAISES: dict[tuple[str, bool], type[BaseException]] = {
     ("garbage_sse", False): JSONError,
     ("garbage_sse", True): JSONError,  # sse.json() unwrapped
 }
-ANTHROPIC_RAISES: dict[tuple[str, bool], type[BaseException]] = {
+# Older anthropic releases let a transport error raised while iterating a stream through
+# unwrapped; newer ones wrap it in APIConnectionError, as they do for a plain call.
+STREAM_TRANSPORT_ERROR = (httpx2.RemoteProtocolError, anthropic.APIConnectionError)
+ANTHROPIC_RAISES: dict[tuple[str, bool], type[BaseException] | tuple[type[BaseException], ...]] = {
     ("invalid_json", False): JSONError,
     ("invalid_json", True): JSONError,
     ("truncated_json", False): anthropic.APIConnectionError,
-    # anthropic's Stream does not wrap transport errors raised while iterating
-    ("truncated_json", True): httpx2.RemoteProtocolError,
+    ("truncated_json", True): STREAM_TRANSPORT_ERROR,
     ("truncated_stream", False): anthropic.APIConnectionError,
-    ("truncated_stream", True): httpx2.RemoteProtocolError,
+    ("truncated_stream", True): STREAM_TRANSPORT_ERROR,
     ("garbage_sse", False): JSONError,
     ("garbage_sse", True): JSONError,
 }
@@ -1035,7 +1037,7 @@ async def test_malformed_async(fake: FakeProvider) -> None:
         with pytest.raises(anthropic.APIConnectionError):
             await aclient.messages.create(model="c", max_tokens=5, messages=USER)
         fake.script(Malformed("truncated_stream"))
-        with pytest.raises(httpx2.RemoteProtocolError):
+        with pytest.raises(STREAM_TRANSPORT_ERROR):
             async with aclient.messages.stream(model="c", max_tokens=5, messages=USER) as mstream:
                 await mstream.get_final_message()
         fake.script(Malformed("garbage_sse"))

@@ -378,17 +378,36 @@ def _dist_version(*names: str) -> str | None:
     return None
 
 
+#: the instrumentor object of the implementation under test (None for OpenLIT, which has no off switch)
+_INSTRUMENTOR: list[Any] = []
+
+
+def switch(sinks: Sinks) -> tuple[Callable[[], None], Callable[[], None]] | None:
+    """(switch on, switch off) for the instrumentation under test, when it can be undone."""
+    if not _INSTRUMENTOR:
+        return None
+    instrumentor = _INSTRUMENTOR[0]
+    tp, mp = sinks.tracer_provider, sinks.meter_provider
+
+    def on() -> None:
+        instrumentor.instrument(tracer_provider=tp, meter_provider=mp)
+
+    return on, instrumentor.uninstrument
+
+
 def instrument(impl: str, sinks: Sinks) -> dict[str, Any]:
     """Instrument openai the way ``impl`` documents it; returns what was done."""
     tp, mp = sinks.tracer_provider, sinks.meter_provider
     if impl == "ours":
         mod = importlib.import_module("genai_audit.instrumentation.openai")
-        mod.OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+        _INSTRUMENTOR[:] = [mod.OpenAIInstrumentor()]
+        _INSTRUMENTOR[0].instrument(tracer_provider=tp, meter_provider=mp)
         return {"module": mod.__name__, "dist": "genai-audit", "version": _dist_version("genai-audit")}
     if impl == "openllmetry":
         os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
         mod = importlib.import_module("opentelemetry.instrumentation.openai")
-        mod.OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+        _INSTRUMENTOR[:] = [mod.OpenAIInstrumentor()]
+        _INSTRUMENTOR[0].instrument(tracer_provider=tp, meter_provider=mp)
         return {
             "module": mod.__name__,
             "dist": "opentelemetry-instrumentation-openai",
@@ -405,7 +424,8 @@ def instrument(impl: str, sinks: Sinks) -> dict[str, Any]:
             dist = "opentelemetry-instrumentation-openai-v2"
             capture = "true"
         os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = capture
-        mod.OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+        _INSTRUMENTOR[:] = [mod.OpenAIInstrumentor()]
+        _INSTRUMENTOR[0].instrument(tracer_provider=tp, meter_provider=mp)
         return {
             "module": mod.__name__,
             "dist": dist,
@@ -526,6 +546,54 @@ def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> d
     }
 
 
+def run_interleaved(
+    client: Any, mode: str, on: Callable[[], None], off: Callable[[], None], rounds: int, batch: int
+) -> dict[str, Any]:
+    """Bare and instrumented batches taken in turn, the instrumentation switched off and on between them.
+
+    A machine whose speed drifts (other jobs, a shared host) moves both halves of a
+    round alike, so the per-round difference keeps the overhead when the difference
+    of two long phases taken minutes apart does not. The order alternates between
+    rounds; each batch follows two untimed calls.
+    """
+    diffs: list[float] = []
+    bare_cpu: list[float] = []
+
+    def timed() -> float:
+        call = make_call(client, mode)  # looks the method up again: the wrapper is on or off now
+        call()
+        call()
+        gc.collect()
+        c0 = time.process_time_ns()
+        for _ in range(batch):
+            call()
+        return (time.process_time_ns() - c0) / batch / 1000.0
+
+    for index in range(rounds):
+        if index % 2 == 0:
+            off()
+            bare = timed()
+            on()
+            inst = timed()
+        else:
+            on()
+            inst = timed()
+            off()
+            bare = timed()
+        diffs.append(inst - bare)
+        bare_cpu.append(bare)
+    on()
+    quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    return {
+        "rounds": rounds,
+        "batch": batch,
+        "overhead_cpu_us": statistics.median(diffs),
+        "overhead_cpu_q1_us": quartiles[0],
+        "overhead_cpu_q3_us": quartiles[2],
+        "bare_cpu_us": statistics.median(bare_cpu),
+    }
+
+
 def versions() -> dict[str, str | None]:
     names = ["openai", "opentelemetry-sdk", "opentelemetry-api", "httpx2", "httpx", "wrapt", "pydantic"]
     return {n: _dist_version(n) for n in names}
@@ -538,6 +606,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=3000)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=0, help="interleaved bare/instrumented rounds (0: none)")
+    ap.add_argument("--batch", type=int, default=50, help="calls per batch in an interleaved round")
     args = ap.parse_args(argv)
 
     result: dict[str, Any] = {
@@ -599,6 +669,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"ERROR [{args.impl}/{args.mode}]: {msg}", file=sys.stderr)
         if handler.requests != made:
             result["errors"].append(f"expected {made} HTTP requests, transport saw {handler.requests}")
+        switches = switch(sinks) if args.impl != "bare" else (lambda: None, lambda: None)  # A/A: no switch
+        if args.rounds > 0 and switches is not None:
+            result["interleaved"] = run_interleaved(client, args.mode, *switches, args.rounds, args.batch)
     except Exception as exc:  # noqa: BLE001 - the parent turns this into a table row
         traceback.print_exc(file=sys.stderr)
         result["fatal"] = f"{type(exc).__name__}: {exc}"

@@ -300,6 +300,10 @@ def run_worker(py: Path, impl: str, mode: str, args: argparse.Namespace) -> dict
         str(args.reps),
         "--warmup",
         str(args.warmup),
+        "--rounds",
+        str(args.rounds),
+        "--batch",
+        str(args.batch),
     ]
     log(f"{impl}/{mode}: running {args.reps} x {args.calls} calls (+{args.warmup} warm-up), bare then instrumented")
     t0 = time.monotonic()
@@ -338,9 +342,11 @@ def run_worker(py: Path, impl: str, mode: str, args: argparse.Namespace) -> dict
     if result.get("fatal"):
         log(f"FAILED {impl}/{mode}: {result['fatal']}")
     else:
+        inter = result.get("interleaved")
+        inter_text = f", interleaved {inter['overhead_cpu_us']:.1f} us/call cpu" if inter else ""
         log(
-            f"{impl}/{mode}: overhead {result['overhead_us']:.1f} us/call wall, "
-            f"{result['overhead_cpu_us']:.1f} us/call cpu ({result['seconds']}s)"
+            f"{impl}/{mode}: sequential overhead {result['overhead_us']:.1f} us/call wall, "
+            f"{result['overhead_cpu_us']:.1f} us/call cpu{inter_text} ({result['seconds']}s)"
         )
     return result
 
@@ -407,31 +413,49 @@ def row_notes(
     return list(dict.fromkeys(notes))
 
 
+def headline(res: dict[str, Any] | None) -> float | None:
+    """The overhead a row is compared on: the interleaved CPU median, else the sequential CPU difference."""
+    if not _ok(res):
+        return None
+    assert res is not None
+    inter = res.get("interleaved")
+    return float(inter["overhead_cpu_us"]) if inter else float(res["overhead_cpu_us"])
+
+
 def build_table(rows: list[dict[str, Any]]) -> str:
     ours = next((r for r in rows if r["impl"] == "ours"), None)
 
-    def ov(r: dict[str, Any] | None, mode: str, key: str) -> float | None:
-        if r is None:
-            return None
-        res = r["results"].get(mode)
-        return res.get(key) if _ok(res) else None
+    def result(r: dict[str, Any] | None, mode: str) -> dict[str, Any] | None:
+        return None if r is None else r["results"].get(mode)
 
     head = (
-        "| implementation | version | openai | non-stream overhead µs/call (wall / cpu) | × ours (wall / cpu) "
-        "| stream overhead µs/call (wall / cpu) | × ours (wall / cpu) | bare µs/call (non-stream / stream) | notes |"
+        "| implementation | version | openai "
+        "| non-stream overhead µs/call, CPU, interleaved (q1–q3) | × ours | non-stream, sequential phases (wall / cpu) "
+        "| stream overhead µs/call, CPU, interleaved (q1–q3) | × ours | stream, sequential phases (wall / cpu) "
+        "| bare µs/call (non-stream / stream) | notes |"
     )
-    lines = [head, "|" + "---|" * 9]
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         cells = [r["label"], r["version"] or "—", r["openai"] or "—"]
         for mode in MODES:
-            w, c = ov(r, mode, "overhead_us"), ov(r, mode, "overhead_cpu_us")
-            cells.append(f"{_fmt(w, 1)} / {_fmt(c, 1)}" if w is not None else "error")
+            res = result(r, mode)
+            if not _ok(res):
+                cells.extend(["error", "—", "error"])
+                continue
+            assert res is not None
+            inter = res.get("interleaved")
+            if inter:
+                cells.append(
+                    f"{_fmt(inter['overhead_cpu_us'], 1)} ({_fmt(inter['overhead_cpu_q1_us'], 0)}–"
+                    f"{_fmt(inter['overhead_cpu_q3_us'], 0)})"
+                )
+            else:
+                cells.append("not switchable: sequential " + _fmt(res["overhead_cpu_us"], 1))
             if r["impl"] in ("ours", "bare"):
                 cells.append("—")
             else:
-                cells.append(
-                    f"{_ratio(w, ov(ours, mode, 'overhead_us'))} / {_ratio(c, ov(ours, mode, 'overhead_cpu_us'))}"
-                )
+                cells.append(_ratio(headline(res), headline(result(ours, mode))))
+            cells.append(f"{_fmt(res['overhead_us'], 1)} / {_fmt(res['overhead_cpu_us'], 1)}")
         bare = [r["results"].get(m, {}).get("bare", {}).get("median_us") for m in MODES]
         cells.append(" / ".join(_fmt(b, 0) for b in bare))
         cells.append("; ".join(r["notes"]).replace("|", "\\|") or "")
@@ -444,6 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=3000, help="timed calls per repetition (default 3000)")
     ap.add_argument("--reps", type=int, default=5, help="repetitions; the median is reported (default 5)")
     ap.add_argument("--warmup", type=int, default=200, help="untimed warm-up calls per phase (default 200)")
+    ap.add_argument(
+        "--rounds", type=int, default=40, help="interleaved bare/instrumented rounds per mode (default 40; 0: none)"
+    )
+    ap.add_argument("--batch", type=int, default=50, help="calls per batch in an interleaved round (default 50)")
     ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
     ap.add_argument("--modes", default=",".join(MODES), help="nonstream,stream (default both)")
     ap.add_argument("--json", dest="json_out", type=Path, help="also write all raw results to this file")
@@ -513,8 +541,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads = " -> ".join(f"{x[0]:.2f}" for x in (load_start, load_end) if x is not None)
     print()
     print(
-        f"Per-call overhead (instrumented - bare, same process), median of {args.reps} reps x "
-        f"{args.calls} calls, content capture on, in-process mock transport; "
+        f"Per-call overhead (instrumented - bare, same process): interleaved, the median over {args.rounds} "
+        f"rounds of one bare and one instrumented batch of {args.batch} calls (CPU time; quartiles in "
+        f"brackets); sequential, the difference of two phases of {args.reps} reps x {args.calls} calls "
+        "(medians); content capture on, in-process mock transport; "
         f"{os.cpu_count()} CPUs, python {base_py}; pinned openai {pins['openai']}, "
         f"opentelemetry-sdk {pins['opentelemetry-sdk']}; 1-min load average {loads or 'n/a'}."
     )
@@ -528,6 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "calls": args.calls,
             "reps": args.reps,
             "warmup": args.warmup,
+            "rounds": args.rounds,
+            "batch": args.batch,
             "pins": pins,
             "loadavg": [load_start, load_end],
             "cpus": os.cpu_count(),

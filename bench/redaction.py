@@ -251,6 +251,24 @@ def time_loop(fn: Callable[[str], Any], texts: Sequence[str], reps: int) -> Timi
     return Timing(statistics.median(cpus), statistics.median(walls), utf8_len(texts))
 
 
+def _clearer(redactor: Any) -> Callable[[], None]:
+    """What forgets a redactor's remembered work: its memo of repeated text and its validations."""
+    clear = getattr(redactor, "clear_caches", None)  # older versions: only the scanner remembered anything
+    return clear if callable(clear) else redactor.scanner.clear_caches
+
+
+def _step_clearers(chain: Any) -> list[Callable[[], None]]:
+    """What forgets the work a chain's steps remember (redactions, injection verdicts, validations)."""
+    out: list[Callable[[], None]] = []
+    for step in getattr(chain, "steps", ()):
+        clear = getattr(step, "clear_caches", None)
+        if callable(clear):
+            out.append(clear)
+        elif getattr(step, "redactor", None) is not None:  # older versions
+            out.append(_clearer(step.redactor))
+    return out
+
+
 def build_ours() -> tuple[Any, Any, list[str], dict[str, str]]:
     from genai_audit.processors.pipeline import build_chain, build_redactor
     from genai_audit.processors.policy import AuditPolicy
@@ -261,11 +279,8 @@ def build_ours() -> tuple[Any, Any, list[str], dict[str, str]]:
     except TypeError:
         chain = build_chain(AuditPolicy(), env={}, key=KEY)
     chain, steps = _working_chain(chain)
-    RESET_CACHES.append(redactor.scanner.clear_caches)
-    for step in getattr(chain, "steps", ()):
-        inner = getattr(getattr(step, "redactor", None), "scanner", None)
-        if inner is not None:
-            RESET_CACHES.append(inner.clear_caches)
+    RESET_CACHES.append(_clearer(redactor))
+    RESET_CACHES.extend(_step_clearers(chain))
     versions = {
         "genai-audit": _dist_version("genai-audit"),
         "google-re2": _dist_version("google-re2"),
@@ -332,6 +347,43 @@ def chain_fn(chain: Any) -> Callable[[str], Any]:
         return chain(record)
 
     return run
+
+
+def conversation_messages(docs: Sequence[Any], turns: int) -> list[str]:
+    """``turns`` chat messages: the lines of the labeled corpus's chat documents, 64 characters or longer."""
+    lines = [ln for d in docs if d.genre == "chat" for ln in d.text.splitlines() if len(ln) >= 64]
+    return lines[:turns]
+
+
+def conversation_timing(messages: Sequence[str], memo: bool, reps: int) -> dict[str, float]:
+    """CPU seconds for a conversation whose every call sends the whole history, as chat applications do.
+
+    The full chain runs once per call on a record holding messages ``[0..k]``; median of ``reps``
+    conversations, each starting with a new chain (nothing remembered from the previous one).
+    """
+    from genai_audit.processors.chain import AuditRecord
+    from genai_audit.processors.pipeline import build_chain
+    from genai_audit.processors.policy import AuditPolicy
+
+    env = {} if memo else {"GENAI_AUDIT_MEMO_CHARS": "0"}
+    totals, lasts = [], []
+    for _ in range(reps):
+        chain = build_chain(AuditPolicy(), env=env, key=KEY, alerts=None)
+        for clear in _step_clearers(chain):
+            clear()
+        total = last = 0.0
+        for turn in range(1, len(messages) + 1):
+            history = [{"role": "user", "parts": [{"type": "text", "content": m}]} for m in messages[:turn]]
+            content = {"gen_ai.input.messages": history}
+            record = AuditRecord(attributes={"gen_ai.operation.name": "chat"}, content=content)
+            cpu0 = time.process_time()
+            chain(record)
+            last = time.process_time() - cpu0
+            total += last
+        totals.append(total)
+        lasts.append(last)
+    sent = sum(len(m.encode("utf-8")) * (len(messages) - i) for i, m in enumerate(messages))
+    return {"total_s": statistics.median(totals), "last_call_s": statistics.median(lasts), "bytes_sent": sent}
 
 
 def ours_predictions(redactor: Any, texts: Sequence[str]) -> list[list[tuple[int, int, str, str]]]:
@@ -719,6 +771,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours["chain"][name] = time_loop(run_chain, p_texts[name], args.reps)
         if subset:
             ours_full[name] = time_loop(redactor.redact_text, texts[name], args.reps)
+    messages = conversation_messages(labeled, 40)
+    log(f"ours: a conversation of {len(messages)} calls, history resent on each, with and without the memo")
+    conversation = {
+        "messages": len(messages),
+        "memo": conversation_timing(messages, True, args.reps),
+        "no_memo": conversation_timing(messages, False, args.reps),
+    }
     ours_pred = ours_predictions(redactor, p_texts["labeled"])
     ours_score = score(p_labeled, ours_pred)
     ours_nopii_counts, ours_nopii_examples = nopii_findings(p_nopii, ours_predictions(redactor, p_texts["nopii"]))
@@ -780,6 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours_nopii=(ours_nopii_counts, ours_nopii_examples),
         p_nopii=p_nopii_counts,
         profiles=profiles,
+        conversation=conversation,
         gold_total=gold_total,
         loads=(load_start, load_end),
     )
@@ -794,6 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "versions": versions,
             "ours": {k: {c: vars(t) for c, t in v.items()} for k, v in ours.items()},
             "ours_full": {c: vars(t) for c, t in ours_full.items()},
+            "conversation": conversation,
             "presidio": {
                 k: {
                     **v,
@@ -937,6 +998,23 @@ def build_report(**kw: Any) -> str:
         if lab is not None and nop is not None and not label.startswith("**genai"):
             ratio = f"{base['labeled'].mb_s / lab.mb_s:,.1f}× / {base['nopii'].mb_s / nop.mb_s:,.1f}×"
         w(f"| {label} | {lr} | {lm} | {nr} | {nm} | {ratio} |")
+    conv = kw["conversation"]
+    if conv["messages"]:
+        memo, plain = conv["memo"], conv["no_memo"]
+        n = conv["messages"]
+        w("")
+        w(
+            f"A conversation of {n} calls, each sending the whole history (message k is redacted on each of the "
+            f"{n} − k + 1 calls that resend it: {conv['memo']['bytes_sent'] / 1024:,.0f} KB in all), through the "
+            "`build_chain` step path; CPU time, median of "
+            f"{args.reps} conversations:"
+        )
+        w("")
+        w("| chain | all calls, ms | last call, ms | effective MB/s of content sent |")
+        w("|---|---:|---:|---:|")
+        for label, t in (("memo of repeated content (default)", memo), ("`GENAI_AUDIT_MEMO_CHARS=0`", plain)):
+            rate = t["bytes_sent"] / (1 << 20) / t["total_s"] if t["total_s"] else float("nan")
+            w(f"| {label} | {t['total_s'] * 1000:,.1f} | {t['last_call_s'] * 1000:,.2f} | {rate:,.2f} |")
     left_out = [x[1:] for x in kw["steps"] if x.startswith("!")]
     if left_out:
         w("")

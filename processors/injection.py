@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from genai_audit import semconv as sc
+from genai_audit.processors._memo import DEFAULT_MEMO_CHARS, MEMO_MIN_CHARS, ContentMemo
 from genai_audit.processors.chain import AuditRecord
 
 __all__ = [
@@ -400,10 +401,23 @@ class InjectionDetector:
             technique = _named_technique(normalized)
         return Verdict(probability, True, technique, source)
 
+    def _budget(self, max_chars: int | None) -> int:
+        return self.max_chars if max_chars is None else max(self.window_chars, min(max_chars, self.max_chars))
+
+    def coverage(self, length: int, max_chars: int | None = None) -> int:
+        """How much of a text of ``length`` characters :meth:`score` reads under ``max_chars``: 0 for all of it,
+        else the number of evenly spread windows. Texts scored with the same coverage get the same verdict."""
+        size = self.window_chars
+        if length <= size:
+            return 0
+        starts = math.ceil((length - size) / (size - self.overlap_chars)) + 1
+        wanted = max(2, self._budget(max_chars) // size)
+        return 0 if starts <= wanted else wanted
+
     def _best(self, text: str, max_chars: int | None) -> tuple[float, str, str, bool]:
         """The highest-scoring window: (log-odds, raw text, normalised text, whether it was base64)."""
         model = self.model
-        budget = self.max_chars if max_chars is None else max(self.window_chars, min(max_chars, self.max_chars))
+        budget = self._budget(max_chars)
         best: tuple[float, str, str, bool] = (-math.inf, "", "", False)
         step = self.window_chars - self.overlap_chars
         scanned = 0
@@ -529,20 +543,44 @@ class InjectionStep:
     reads_content_only = True
 
     def __init__(
-        self, detector: InjectionDetector | None = None, *, max_chars: int = 512 * 1024, max_texts: int = 256
+        self,
+        detector: InjectionDetector | None = None,
+        *,
+        max_chars: int = 512 * 1024,
+        max_texts: int = 256,
+        memo_chars: int = DEFAULT_MEMO_CHARS,
     ) -> None:
+        """``memo_chars``: verdicts are remembered for this many characters of text, so that text sent
+        again (a conversation's history) is not scored again; 0: none."""
         if max_texts < 1:
             raise ValueError("max_texts must be at least 1")
         self.detector = detector or InjectionDetector()
         self.max_chars = max_chars
         self.max_texts = max_texts
+        self.memo: ContentMemo[Verdict] | None = ContentMemo(memo_chars) if memo_chars > 0 else None
+
+    def clear_caches(self) -> None:
+        """Forget remembered verdicts; for measurements that must not reuse them."""
+        if self.memo is not None:
+            self.memo.clear()
+
+    def _score(self, text: str, source: str, max_chars: int) -> Verdict:
+        memo = self.memo
+        if memo is None or len(text) < MEMO_MIN_CHARS:
+            return self.detector.score(text, source, max_chars=max_chars)
+        digest = memo.digest(text, source, self.detector.coverage(len(text), max_chars))
+        verdict = memo.get(digest)
+        if verdict is None:
+            verdict = self.detector.score(text, source, max_chars=max_chars)
+            memo.put(digest, verdict, len(text))
+        return verdict
 
     def __call__(self, record: AuditRecord) -> None:
         collected = _collect(record.content, record.attributes)
         groups = {source: _runs(texts, self.max_texts) for source, texts in collected.items()}
         total = max(1, sum(len(text) for texts in groups.values() for text in texts))
         verdicts = [
-            self.detector.score(text, source, max_chars=self.max_chars * len(text) // total)
+            self._score(text, source, self.max_chars * len(text) // total)
             for source, texts in groups.items()
             for text in texts
         ]

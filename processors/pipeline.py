@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from genai_audit.config import ConfigError, parse_bool
+from genai_audit.config import ConfigError, parse_bool, parse_int
+from genai_audit.processors._memo import DEFAULT_MEMO_CHARS, ENV_MEMO_CHARS
 from genai_audit.processors.alerts import AlertDispatcher, AlertStep, dispatcher_from_env
 from genai_audit.processors.chain import ProcessingChain, Step
 from genai_audit.processors.cost import cost_step_from_env
@@ -40,9 +41,15 @@ def injection_threshold(env: Mapping[str, str]) -> float:
     return value
 
 
+def memo_chars(env: Mapping[str, str]) -> int:
+    """Characters of content the redaction and injection memos answer for (``GENAI_AUDIT_MEMO_CHARS``)."""
+    return parse_int(ENV_MEMO_CHARS, env.get(ENV_MEMO_CHARS), DEFAULT_MEMO_CHARS, 0)
+
+
 def build_redactor(policy: AuditPolicy, env: Mapping[str, str] | None = None, key: bytes | None = None) -> Redactor:
     """The policy's detectors and modes, keyed; plus the NLP detector when ``GENAI_AUDIT_NLP`` asks for it."""
-    nlp = nlp_detector_from_env(os.environ if env is None else env)
+    env = os.environ if env is None else env
+    nlp = nlp_detector_from_env(env)
     return Redactor(
         policy.scanner(),
         key if key is not None else load_key(env),
@@ -50,6 +57,7 @@ def build_redactor(policy: AuditPolicy, env: Mapping[str, str] | None = None, ke
         default_mode=policy.default_mode,
         token_chars=policy.token_chars,
         finders=(nlp.find,) if nlp is not None else (),
+        memo_chars=memo_chars(env),
     )
 
 
@@ -91,7 +99,7 @@ def build_chain(
     if policy.redaction:
         steps.append(RedactionStep(redactor or build_redactor(policy, env, key)))
     steps.append(ClassificationStep(policy))
-    steps.append(InjectionStep(InjectionDetector(threshold=injection_threshold(env))))
+    steps.append(InjectionStep(InjectionDetector(threshold=injection_threshold(env)), memo_chars=memo_chars(env)))
     steps.append(SecurityScoreStep())
     steps.append(cost_step_from_env(env))
     dispatcher = dispatcher_from_env(env) if alerts is True else alerts or None

@@ -23,6 +23,7 @@ from typing import Any
 
 from genai_audit import semconv as sc
 from genai_audit.config import ConfigError
+from genai_audit.processors._memo import DEFAULT_MEMO_CHARS, MEMO_MIN_CHARS, ContentMemo
 from genai_audit.processors.chain import AuditRecord
 from genai_audit.processors.detectors import (
     CREDIT_CARD,
@@ -116,6 +117,22 @@ class Tally:
             self.tokens.add(token)
 
 
+#: what one redaction added to a tally: (entity, count) pairs, kinds, pseudonym tokens
+_Marks = tuple[tuple[tuple[str, int], ...], frozenset[str], frozenset[str]]
+
+
+def _marks(tally: Tally) -> _Marks:
+    return tuple(tally.counts.items()), frozenset(tally.kinds), frozenset(tally.tokens)
+
+
+def _replay(marks: _Marks, tally: Tally) -> None:
+    counts, kinds, tokens = marks
+    for entity, count in counts:
+        tally.counts[entity] += count
+    tally.kinds |= kinds
+    tally.tokens |= tokens
+
+
 def _mask(finding: Finding, value: str) -> str:
     keep = 4 if finding.entity == CREDIT_CARD else 2 if finding.entity == PHONE else 0
     if finding.entity == EMAIL and "@" in value:
@@ -171,10 +188,14 @@ class Redactor:
         default_mode: str = PSEUDONYM,
         token_chars: int = 12,
         finders: Sequence[Callable[[str], list[Finding]]] = (),
+        memo_chars: int = DEFAULT_MEMO_CHARS,
     ) -> None:
         """``finders``: more detectors beyond the scanner's patterns (the NLP detector,
         :mod:`genai_audit.processors.nlp`); where one of their findings overlaps a
-        pattern finding or a redaction token, the pattern's is kept."""
+        pattern finding or a redaction token, the pattern's is kept.
+
+        ``memo_chars``: how many characters of redacted content values are remembered,
+        so that text sent again (a conversation's history) is not scanned again; 0: none."""
         for entity, mode in {**(modes or {}), "*": default_mode}.items():
             if mode not in MODES:
                 raise ConfigError(f"redaction mode {mode!r} for {entity}: expected one of {', '.join(MODES)}")
@@ -186,6 +207,14 @@ class Redactor:
         self.default_mode = default_mode
         self.token_chars = token_chars
         self.finders = tuple(finders)
+        # redacted value and what it added to the tally, by digest of the text as sent; costed in characters
+        self.memo: ContentMemo[tuple[Any, _Marks]] | None = ContentMemo(memo_chars) if memo_chars > 0 else None
+
+    def clear_caches(self) -> None:
+        """Forget remembered redactions and validations; for measurements that must not reuse them."""
+        if self.memo is not None:
+            self.memo.clear()
+        self.scanner.clear_caches()
 
     def __repr__(self) -> str:  # never show the key
         return f"Redactor(default_mode={self.default_mode!r}, modes={self.modes!r})"
@@ -259,6 +288,23 @@ class Redactor:
         return sorted([*findings, *resolve(free)], key=lambda f: f.start)
 
     def _redact_string(self, text: str, tally: Tally) -> Any:
+        memo = self.memo
+        if memo is None or len(text) < MEMO_MIN_CHARS:
+            return self._redact_string_now(text, tally)
+        digest = memo.digest(text)
+        entry = memo.get(digest)
+        if entry is not None:
+            redacted, marks = entry
+            _replay(marks, tally)
+            return redacted
+        own = Tally()
+        redacted = self._redact_string_now(text, own)
+        marks = _marks(own)
+        memo.put(digest, (redacted, marks), len(redacted) if isinstance(redacted, str) else MEMO_MIN_CHARS)
+        _replay(marks, tally)
+        return redacted
+
+    def _redact_string_now(self, text: str, tally: Tally) -> Any:
         stripped = text.lstrip()
         if stripped[:1] in ("{", "[") and len(text) <= MAX_PARSE_CHARS:
             # JSON text (tool arguments, tool results): redact the parsed values so escapes
@@ -354,6 +400,10 @@ class RedactionStep:
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
         self.max_tokens = 64
+
+    def clear_caches(self) -> None:
+        """Forget remembered redactions and validations; for measurements that must not reuse them."""
+        self.redactor.clear_caches()
 
     def __call__(self, record: AuditRecord) -> None:
         tally = Tally()

@@ -57,7 +57,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +74,9 @@ from genai_audit.store.elasticsearch import DeliveryReport, ElasticsearchSpanExp
 from genai_audit.store.spool import SpoolingSpanProcessor
 from genai_audit.testing.es_node import EsNode
 
-CONFIGS = ("none", "spool", "bsp", "bsp-sized")
+CONFIGS = ("none", "spool", "bsp", "bsp-sized", "collector")
+#: the dataset the collector's documents are routed to (``traces-genai_audit.otel-<namespace>``, as ours)
+COLLECTOR_DATASET = "genai_audit"
 TARGET_SPANS_PER_S = 5_000
 TARGET_APP_US = 50.0
 SCOPE = ("genai_audit.instrumentation.openai", "0.1.0")
@@ -215,6 +217,7 @@ class Run:
     app_cpu_s: float = 0.0
     process_cpu_s: float = 0.0
     node_cpu_s: float | None = None
+    collector_cpu_s: float | None = None
     delivered: int = 0
     dropped: int = 0
     flushed: bool = True
@@ -271,11 +274,20 @@ class Bench:
     pool: list[dict[str, Any]]
     work: Path
     runs: list[Run] = field(default_factory=list)
+    #: the collector's OTLP/HTTP endpoint and process, for the ``collector`` configuration
+    otlp_endpoint: str | None = None
+    collector_pid: int | None = None
 
     def processor(self, config: str, namespace: str) -> tuple[SpanProcessor | None, Callable[[], int]]:
         dead = str(self.work / f"dead-{namespace}.jsonl")
         if config == "none":
             return None, lambda: 0
+        if config == "collector":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            otlp = OTLPSpanExporter(endpoint=f"{self.otlp_endpoint}/v1/traces", timeout=60)
+            batch = BatchSpanProcessor(otlp, max_queue_size=self.spans + 1, max_export_batch_size=500)
+            return batch, lambda: count_documents(self.url, namespace)
         if config == "spool":
             env = {
                 sc.ENV_SPOOL_DIR: str(self.work / f"spool-{namespace}"),
@@ -297,9 +309,10 @@ class Bench:
     def run(self, config: str, rep: int) -> Run:
         namespace = f"bench{uuid.uuid4().hex[:10]}"
         processor, delivered = self.processor(config, namespace)
-        provider = TracerProvider(
-            resource=Resource.create({"service.name": "support-assistant"}), shutdown_on_exit=False
-        )
+        resource: dict[str, Any] = {"service.name": "support-assistant"}
+        if config == "collector":  # where the collector's exporter routes the documents
+            resource |= {"data_stream.dataset": COLLECTOR_DATASET, "data_stream.namespace": namespace}
+        provider = TracerProvider(resource=Resource.create(resource), shutdown_on_exit=False)
         if processor is not None:
             provider.add_span_processor(processor)
         tracer = provider.get_tracer(*SCOPE)
@@ -311,6 +324,7 @@ class Bench:
         sdk_logger.propagate = False
         result = Run(config, rep, n)
         node_before = _jvm_cpu_s(self.node_pid)
+        collector_before = _jvm_cpu_s(self.collector_pid) if config == "collector" else None
         threads_before = _thread_cpu_s()
         cpu_before = time.process_time()
         started = time.perf_counter()
@@ -323,6 +337,10 @@ class Bench:
         result.produce_s = time.perf_counter() - started
         if processor is not None:
             result.flushed = processor.force_flush(600_000)
+        if config == "collector":  # handed to the collector: delivered once the node holds every span
+            deadline = time.monotonic() + 600
+            while delivered() < n and time.monotonic() < deadline:
+                time.sleep(0.25)
         result.total_s = time.perf_counter() - started
         result.process_cpu_s = time.process_time() - cpu_before
         for native, (name, cpu) in _thread_cpu_s().items():
@@ -332,6 +350,9 @@ class Bench:
         node_after = _jvm_cpu_s(self.node_pid)
         if node_before is not None and node_after is not None:
             result.node_cpu_s = node_after - node_before
+        collector_after = _jvm_cpu_s(self.collector_pid) if config == "collector" else None
+        if collector_before is not None and collector_after is not None:
+            result.collector_cpu_s = collector_after - collector_before
         result.delivered = delivered() if processor is not None else n
         result.dropped = n - result.delivered
         if isinstance(processor, SpoolingSpanProcessor):
@@ -718,8 +739,9 @@ def table(runs: list[Run], spans: int) -> str:
     base = median([r.app_cpu_s / r.spans for r in runs if r.config == "none"]) * 1e6
     lines = [
         "| configuration | spans/s end to end | offered spans/s | app thread µs/span (minus none) "
-        "| process CPU µs per delivered span | store-side CPU µs per delivered span | delivered / produced | dropped |",
-        "|---|---|---|---|---|---|---|---|",
+        "| process CPU µs per delivered span | collector CPU µs per delivered span "
+        "| store-side CPU µs per delivered span | delivered / produced | dropped |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for config in CONFIGS:
         chosen = [r for r in runs if r.config == config]
@@ -729,13 +751,15 @@ def table(runs: list[Run], spans: int) -> str:
         node = [r.node_cpu_s / max(r.delivered, 1) for r in chosen if r.node_cpu_s is not None]
         rate = median([r.spans_per_s for r in chosen])
         node_text = f"{median(node) * 1e6:,.0f}" if node and config != "none" else "–"
+        collector = [r.collector_cpu_s / max(r.delivered, 1) for r in chosen if r.collector_cpu_s is not None]
+        collector_text = f"{median(collector) * 1e6:,.0f}" if collector else "–"
         delivered = f"{median([r.delivered for r in chosen]):,.0f} / {spans:,}" if config != "none" else "–"
         lines.append(
             f"| {config} | {rate:,.0f}"
             + f" | {median([r.offered_per_s for r in chosen]):,.0f}"
             + (f" | {app:.1f} (span itself)" if config == "none" else f" | {app - base:.1f}")
             + f" | {median([r.process_cpu_s / max(r.delivered, 1) for r in chosen]) * 1e6:,.0f}"
-            + f" | {node_text} | {delivered} | {median([r.dropped for r in chosen]):,.0f} |"
+            + f" | {collector_text} | {node_text} | {delivered} | {median([r.dropped for r in chosen]):,.0f} |"
         )
     return "\n".join(lines)
 
@@ -828,6 +852,7 @@ def throughput(
     """The runs of every configuration (and the profile), printed as tables; returns the raw figures."""
     node: EsNode | None = None
     sink = null_sink() if args.sink == "null" else None
+    stack = ExitStack()  # the collector, when one runs
     try:
         if sink is not None:
             url, pid = sink.__enter__()
@@ -839,6 +864,12 @@ def throughput(
             node = EsNode(work / "node", heap=(args.heap, args.heap)).start()
             url, pid = node.url, node.pid
         bench = Bench(url, pid, args.spans, pool, work)
+        if "collector" in configs:
+            collector = start_collector(url, bench)
+            if collector is None:
+                configs = [c for c in configs if c != "collector"]
+            else:
+                stack.push(collector)  # started already: only its exit is left to the stack
         log(f"{url}; {args.spans:,} spans x {args.reps} reps; {sizes} per span")
         bench.run("spool", -1)  # warm-up: templates, connections, code paths
         for rep in range(args.reps):
@@ -865,14 +896,40 @@ def throughput(
             print(thread_table(bench.runs))
             print()
             print(targets(bench.runs))
-            print("\nThe OpenTelemetry Collector (OTLP -> Collector -> Elasticsearch exporter) is not measured yet.")
+            if any(r.config == "collector" for r in bench.runs):
+                print(
+                    "\n`collector`: the SDK's OTLP/HTTP exporter behind a `BatchSpanProcessor` sized to the run, into "
+                    "an OpenTelemetry Collector (`collector-config/bench-elasticsearch.yaml`: otlp receiver, batch "
+                    "processor, elasticsearch exporter in `otel` mapping mode) on the same machine; delivered once "
+                    "the node holds every span."
+                )
         profile = profile_spool(bench, args.top, args.profile_cpu) if args.profile else None
         return {"runs": [asdict(r) | {"spans_per_s": r.spans_per_s} for r in bench.runs], "profile": profile}
     finally:
+        stack.close()
         if sink is not None:
             sink.__exit__(None, None, None)
         if node is not None:
             node.stop()
+
+
+def start_collector(url: str, bench: Bench) -> Any:
+    """A collector between OTLP and the node (built on first use), or None when it cannot be had."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _collector import Collector, CollectorError, free_port
+
+    port = free_port()
+    config = Path(__file__).resolve().parents[1] / "collector-config" / "bench-elasticsearch.yaml"
+    env = {"OTEL_BENCH_OTLP_ENDPOINT": f"127.0.0.1:{port}", "OTEL_BENCH_ES_URL": url}
+    log("starting an OpenTelemetry Collector (built once if needed: Go, minutes)")
+    collector = Collector(config, env, port)
+    try:
+        collector.__enter__()
+    except CollectorError as exc:
+        log(f"collector configuration left out: {exc}")
+        return None
+    bench.otlp_endpoint, bench.collector_pid = f"http://127.0.0.1:{port}", collector.pid
+    return collector
 
 
 def remote_document_bytes(attributes: dict[str, Any]) -> int:

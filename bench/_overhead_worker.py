@@ -547,17 +547,36 @@ def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> d
 
 
 def run_interleaved(
-    client: Any, mode: str, on: Callable[[], None], off: Callable[[], None], rounds: int, batch: int
+    client: Any,
+    mode: str,
+    on: Callable[[], None],
+    off: Callable[[], None],
+    rounds: int,
+    batch: int,
+    spans: Callable[[], int],
+    instrumented: bool = True,
 ) -> dict[str, Any]:
     """Bare and instrumented batches taken in turn, the instrumentation switched off and on between them.
 
     A machine whose speed drifts (other jobs, a shared host) moves both halves of a
     round alike, so the per-round difference keeps the overhead when the difference
     of two long phases taken minutes apart does not. The order alternates between
-    rounds; each batch follows two untimed calls.
+    rounds; each batch follows two untimed calls. ``spans`` counts the spans exported so
+    far: every instrumented batch must export one per call and every bare batch none,
+    else the switch did not take effect and the result says so.
     """
     diffs: list[float] = []
     bare_cpu: list[float] = []
+    wrong: list[str] = []
+
+    def checked(expect_spans: bool) -> float:
+        before = spans()
+        cpu = timed()
+        made = spans() - before
+        wanted = batch + 2 if expect_spans else 0
+        if made != wanted and len(wrong) < 5:
+            wrong.append(f"{'an instrumented' if expect_spans else 'a bare'} batch exported {made} spans, not {wanted}")
+        return cpu
 
     def timed() -> float:
         call = make_call(client, mode)  # looks the method up again: the wrapper is on or off now
@@ -572,14 +591,14 @@ def run_interleaved(
     for index in range(rounds):
         if index % 2 == 0:
             off()
-            bare = timed()
+            bare = checked(False)
             on()
-            inst = timed()
+            inst = checked(instrumented)
         else:
             on()
-            inst = timed()
+            inst = checked(instrumented)
             off()
-            bare = timed()
+            bare = checked(False)
         diffs.append(inst - bare)
         bare_cpu.append(bare)
     on()
@@ -591,7 +610,26 @@ def run_interleaved(
         "overhead_cpu_q1_us": quartiles[0],
         "overhead_cpu_q3_us": quartiles[2],
         "bare_cpu_us": statistics.median(bare_cpu),
+        "errors": wrong,
     }
+
+
+def count_only(impl: str, mode: str, calls: int) -> int:
+    """Set up as for timing, instrument (unless ``bare``), make ``calls`` calls; nothing timed or checked.
+
+    Run under ``valgrind --tool=callgrind`` twice with different ``calls``, the difference of the two
+    instruction totals divided by the difference of the calls is the instructions of one call, start-up
+    and imports cancelling out.
+    """
+    sinks = Sinks()
+    handler = Handler(http_module())
+    if impl != "bare":
+        instrument(impl, sinks)
+    call = make_call(make_client(handler), mode)
+    for _ in range(calls):
+        call()
+    print(json.dumps({"impl": impl, "mode": mode, "calls": calls, "spans": sinks.spans}))
+    return 0
 
 
 def versions() -> dict[str, str | None]:
@@ -608,7 +646,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=0, help="interleaved bare/instrumented rounds (0: none)")
     ap.add_argument("--batch", type=int, default=50, help="calls per batch in an interleaved round")
+    ap.add_argument(
+        "--count",
+        type=int,
+        default=0,
+        help="only make this many calls (instrumented unless --impl bare), untimed: for instruction counting",
+    )
     args = ap.parse_args(argv)
+    if args.count:
+        return count_only(args.impl, args.mode, args.count)
 
     result: dict[str, Any] = {
         "impl": args.impl,
@@ -671,7 +717,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             result["errors"].append(f"expected {made} HTTP requests, transport saw {handler.requests}")
         switches = switch(sinks) if args.impl != "bare" else (lambda: None, lambda: None)  # A/A: no switch
         if args.rounds > 0 and switches is not None:
-            result["interleaved"] = run_interleaved(client, args.mode, *switches, args.rounds, args.batch)
+            inter = run_interleaved(
+                client,
+                args.mode,
+                *switches,
+                args.rounds,
+                args.batch,
+                spans=lambda: sinks.spans,
+                instrumented=args.impl != "bare",
+            )
+            if inter["errors"]:
+                # switching the instrumentation off and on again did not take effect: the parent measures
+                # this one with short runs instead
+                result["interleaved_rejected"] = inter
+            else:
+                result["interleaved"] = inter
     except Exception as exc:  # noqa: BLE001 - the parent turns this into a table row
         traceback.print_exc(file=sys.stderr)
         result["fatal"] = f"{type(exc).__name__}: {exc}"

@@ -27,11 +27,13 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,26 +288,26 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def run_worker(py: Path, impl: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [
-        py,
-        WORKER,
-        "--impl",
-        impl,
-        "--mode",
-        mode,
-        "--calls",
-        str(args.calls),
-        "--reps",
-        str(args.reps),
-        "--warmup",
-        str(args.warmup),
-        "--rounds",
-        str(args.rounds),
-        "--batch",
-        str(args.batch),
-    ]
-    log(f"{impl}/{mode}: running {args.reps} x {args.calls} calls (+{args.warmup} warm-up), bare then instrumented")
+def run_worker(
+    py: Path,
+    impl: str,
+    mode: str,
+    args: argparse.Namespace,
+    *,
+    calls: int | None = None,
+    reps: int | None = None,
+    warmup: int | None = None,
+    rounds: int | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    calls = args.calls if calls is None else calls
+    reps = args.reps if reps is None else reps
+    warmup = args.warmup if warmup is None else warmup
+    rounds = args.rounds if rounds is None else rounds
+    cmd = [py, WORKER, "--impl", impl, "--mode", mode, "--calls", str(calls), "--reps", str(reps)]
+    cmd += ["--warmup", str(warmup), "--rounds", str(rounds), "--batch", str(args.batch)]
+    if not quiet:
+        log(f"{impl}/{mode}: running {reps} x {calls} calls (+{warmup} warm-up), bare then instrumented")
     t0 = time.monotonic()
     try:
         with tempfile.TemporaryDirectory(prefix="overhead-") as cwd:
@@ -341,6 +343,8 @@ def run_worker(py: Path, impl: str, mode: str, args: argparse.Namespace) -> dict
         log(f"ERROR {impl}/{mode}: {err}")
     if result.get("fatal"):
         log(f"FAILED {impl}/{mode}: {result['fatal']}")
+    elif quiet:
+        pass
     else:
         inter = result.get("interleaved")
         inter_text = f", interleaved {inter['overhead_cpu_us']:.1f} us/call cpu" if inter else ""
@@ -399,6 +403,9 @@ def row_notes(
             notes.append(f"stream: {last['span_events']} span events/call")
         if res.get("requests_with_traceparent"):
             notes.append(f"{mode}: injects traceparent header")
+        rejected = res.get("interleaved_rejected")
+        if rejected:
+            notes.append(f"uninstrument() then instrument() does not switch it cleanly ({rejected['errors'][0]})")
     openai_v = next((r.get("versions", {}).get("openai") for r in results.values() if r.get("versions")), None)
     if pins.get("openai") and openai_v and openai_v != pins["openai"]:
         why = next(
@@ -411,6 +418,120 @@ def row_notes(
         notes.append(f"otel sdk {sdk_v}")
     # dedupe, keep order
     return list(dict.fromkeys(notes))
+
+
+def short_runs(py: Path, impl: str, mode: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    """For an instrumentation that cannot be switched off and on again in one process: many short workers.
+
+    Each makes one bare and one instrumented phase of ``3 x --batch`` calls seconds apart; the overhead is
+    the median over ``--short-runs`` workers. Their phases are close enough in time that drift moves
+    both alike, as the interleaved rounds do.
+    """
+    calls = max(30, 3 * args.batch)
+    diffs: list[float] = []
+    log(f"{impl}/{mode}: cannot be switched in one process; {args.short_runs} short runs of {calls} + {calls} calls")
+    for _ in range(args.short_runs):
+        res = run_worker(py, impl, mode, args, calls=calls, reps=1, warmup=min(args.warmup, 50), rounds=0, quiet=True)
+        if not _ok(res):
+            return None
+        diffs.append(float(res["overhead_cpu_us"]))
+    quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    log(f"{impl}/{mode}: short runs {statistics.median(diffs):.1f} us/call cpu")
+    return {
+        "method": "short runs",
+        "runs": len(diffs),
+        "calls": calls,
+        "overhead_cpu_us": statistics.median(diffs),
+        "overhead_cpu_q1_us": quartiles[0],
+        "overhead_cpu_q3_us": quartiles[2],
+    }
+
+
+#: calls per counted run, (fewer, more) by mode: the difference is what one call costs
+COUNT_CALLS = {"nonstream": (10, 40), "stream": (4, 16)}
+
+
+def count_instructions(py: Path, impl: str, mode: str, calls: int, timeout: float) -> int:
+    """Instructions ``valgrind --tool=callgrind`` counts for a worker making ``calls`` calls."""
+    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", str(py), str(WORKER)]
+    cmd += ["--impl", impl, "--mode", mode, "--count", str(calls)]
+    with tempfile.TemporaryDirectory(prefix="overhead-count-") as cwd:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**worker_env(), "PYTHONHASHSEED": "0"},
+            cwd=cwd,
+            check=False,
+        )
+    found = re.search(r"Collected : (\d+)", proc.stderr)
+    if proc.returncode != 0 or found is None:
+        tail = " | ".join(ln for ln in proc.stderr.splitlines()[-4:] if ln.strip())
+        raise RuntimeError(f"{impl}/{mode} x{calls} under callgrind exited {proc.returncode}: {tail[:400]}")
+    return int(found.group(1))
+
+
+def instruction_counts(pythons: dict[str, Path], modes: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """Instructions per call, bare and instrumented, by implementation and mode (each in its own venv).
+
+    Deterministic: the same interpreter, packages and inputs give the same count whatever else the
+    machine is doing, so the runs go two at a time.
+    """
+    jobs: dict[tuple[str, str, str, int], Any] = {}
+    out: dict[str, dict[str, Any]] = {name: {} for name in pythons}
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        for name, py in pythons.items():
+            for mode in modes:
+                for impl in {"bare", name}:
+                    for calls in COUNT_CALLS[mode]:
+                        jobs[name, mode, impl, calls] = pool.submit(count_instructions, py, impl, mode, calls, timeout)
+        for name in pythons:
+            for mode in modes:
+                few, many = COUNT_CALLS[mode]
+                try:
+                    per_call = {
+                        impl: (jobs[name, mode, impl, many].result() - jobs[name, mode, impl, few].result())
+                        / (many - few)
+                        for impl in {"bare", name}
+                    }
+                except Exception as exc:  # noqa: BLE001 - reported in the table
+                    out[name][mode] = {"error": str(exc)}
+                    log(f"instructions {name}/{mode}: FAILED: {exc}")
+                    continue
+                out[name][mode] = {
+                    "bare": per_call["bare"],
+                    "instrumented": per_call[name],
+                    "overhead": per_call[name] - per_call["bare"],
+                }
+                log(f"instructions {name}/{mode}: {out[name][mode]['overhead'] / 1e6:.3f} M per call over bare")
+    return out
+
+
+def instruction_table(rows: list[dict[str, Any]], counts: dict[str, dict[str, Any]], modes: list[str]) -> str:
+    ours = counts.get("ours", {})
+    head = (
+        "| implementation | "
+        + " | ".join(f"{mode} overhead, M instructions per call | × ours" for mode in modes)
+        + " | bare, M instructions per call |"
+    )
+    lines = [head, "|" + "---|" * (2 * len(modes) + 2)]
+    for r in rows:
+        found = counts.get(r["impl"])
+        if found is None:
+            continue
+        cells = [r["label"]]
+        for mode in modes:
+            entry = found.get(mode, {})
+            if "overhead" not in entry:
+                cells.extend([entry.get("error", "—")[:120], "—"])
+                continue
+            cells.append(f"{entry['overhead'] / 1e6:.3f}")
+            base = ours.get(mode, {}).get("overhead")
+            cells.append("—" if r["impl"] in ("ours", "bare") or not base else f"{entry['overhead'] / base:.2f}x")
+        cells.append(" / ".join(f"{found.get(m, {}).get('bare', float('nan')) / 1e6:.2f}" for m in modes))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def headline(res: dict[str, Any] | None) -> float | None:
@@ -445,9 +566,10 @@ def build_table(rows: list[dict[str, Any]]) -> str:
             assert res is not None
             inter = res.get("interleaved")
             if inter:
+                mark = " †" if inter.get("method") == "short runs" else ""
                 cells.append(
                     f"{_fmt(inter['overhead_cpu_us'], 1)} ({_fmt(inter['overhead_cpu_q1_us'], 0)}–"
-                    f"{_fmt(inter['overhead_cpu_q3_us'], 0)})"
+                    f"{_fmt(inter['overhead_cpu_q3_us'], 0)}){mark}"
                 )
             else:
                 cells.append("not switchable: sequential " + _fmt(res["overhead_cpu_us"], 1))
@@ -472,6 +594,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rounds", type=int, default=40, help="interleaved bare/instrumented rounds per mode (default 40; 0: none)"
     )
     ap.add_argument("--batch", type=int, default=50, help="calls per batch in an interleaved round (default 50)")
+    ap.add_argument(
+        "--short-runs",
+        type=int,
+        default=12,
+        help="workers of short phases for implementations that cannot be switched off and on (default 12)",
+    )
+    ap.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count instructions per call under valgrind (callgrind): deterministic, independent of load",
+    )
+    ap.add_argument("--no-timing", action="store_true", help="skip the timed runs (with --instructions)")
     ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
     ap.add_argument("--modes", default=",".join(MODES), help="nonstream,stream (default both)")
     ap.add_argument("--json", dest="json_out", type=Path, help="also write all raw results to this file")
@@ -506,6 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     rows: list[dict[str, Any]] = []
+    pythons: dict[str, Path] = {}
     for name in only:
         impl = IMPLS[name]
         install = ensure_venv(impl, args.venv_root, pins, args.python, args.fresh)
@@ -515,8 +650,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"{name}: install FAILED: {install.error}")
         results: dict[str, dict[str, Any]] = {}
         if install.ok and install.python is not None:
-            for mode in modes:
+            pythons[name] = install.python
+            for mode in modes if not args.no_timing else ():
                 results[mode] = run_worker(install.python, name, mode, args)
+                if args.rounds > 0 and _ok(results[mode]) and "interleaved" not in results[mode]:
+                    results[mode]["interleaved"] = short_runs(install.python, name, mode, args)
         first = next((r for r in results.values() if r.get("versions")), {})
         version = (first.get("instrumentation") or {}).get("version")
         if name == "ours" and version:
@@ -536,21 +674,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
         )
 
-    table = build_table(rows)
+    counts: dict[str, dict[str, Any]] = {}
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            log("--instructions needs valgrind on PATH; no instruction counts")
+        else:
+            log(f"counting instructions under callgrind ({len(pythons)} venvs, {os.cpu_count()} at a time)")
+            counts = instruction_counts(pythons, modes, args.timeout)
+    table = build_table(rows) if not args.no_timing else ""
     load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
     loads = " -> ".join(f"{x[0]:.2f}" for x in (load_start, load_end) if x is not None)
-    print()
-    print(
-        f"Per-call overhead (instrumented - bare, same process): interleaved, the median over {args.rounds} "
-        f"rounds of one bare and one instrumented batch of {args.batch} calls (CPU time; quartiles in "
-        f"brackets); sequential, the difference of two phases of {args.reps} reps x {args.calls} calls "
-        "(medians); content capture on, in-process mock transport; "
-        f"{os.cpu_count()} CPUs, python {base_py}; pinned openai {pins['openai']}, "
-        f"opentelemetry-sdk {pins['opentelemetry-sdk']}; 1-min load average {loads or 'n/a'}."
-    )
-    print()
-    print(table)
-    print()
+    if table:
+        print()
+        print(
+            f"Per-call overhead (instrumented - bare, same process): interleaved, the median over {args.rounds} "
+            f"rounds of one bare and one instrumented batch of {args.batch} calls (CPU time; quartiles in "
+            f"brackets); sequential, the difference of two phases of {args.reps} reps x {args.calls} calls "
+            "(medians); † cannot be switched off and on in one process: the median over "
+            f"{args.short_runs} short workers instead; content capture on, in-process mock transport; "
+            f"{os.cpu_count()} CPUs, python {base_py}; pinned openai {pins['openai']}, "
+            f"opentelemetry-sdk {pins['opentelemetry-sdk']}; 1-min load average {loads or 'n/a'}."
+        )
+        print()
+        print(table)
+        print()
+    if counts:
+        print(
+            "Instructions per call under valgrind --tool=callgrind (PYTHONHASHSEED=0; the difference of two runs "
+            f"making {COUNT_CALLS['nonstream'][0]} and {COUNT_CALLS['nonstream'][1]} non-streaming calls, "
+            f"{COUNT_CALLS['stream'][0]} and {COUNT_CALLS['stream'][1]} streaming calls; overhead = instrumented "
+            "- bare in the same venv):"
+        )
+        print()
+        print(instruction_table(rows, counts, modes))
+        print()
     if args.json_out:
         payload = {
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -566,6 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "python": base_py,
             "rows": rows,
             "table": table,
+            "instructions": counts,
         }
         args.json_out.write_text(json.dumps(payload, indent=2, default=str))
         log(f"wrote {args.json_out}")

@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml setup.py
 	@touch $(STAMP)
 
 setup: $(STAMP)
-	@# editable installs point at the checkout they were made from; re-point when it moved
-	@$(BIN)/python -c "import genai_audit, os, sys; sys.exit(os.path.dirname(os.path.dirname(genai_audit.__file__)) != os.getcwd())" \
+	@# editable installs point at the checkout they were made from; re-point when it moved. Asked of
+	@# genai_audit.processors: genai_audit itself would be found in the current directory whatever the install
+	@$(BIN)/python -c "import genai_audit.processors as p, os, sys; sys.exit(os.path.dirname(os.path.dirname(p.__file__)) != os.getcwd())" \
 		|| $(BIN)/python -m pip install --quiet --no-deps -e .
 
 demo: setup

@@ -128,6 +128,33 @@ def test_chain_never_lets_a_raw_value_through(kind: str, data: st.DataObject) ->
     assert full["attributes"][sc.AUDIT_CLASSIFICATION] in ("confidential", "restricted")
 
 
+FULL_NO_MEMO = build_chain(env={ENV_KEY: KEY, "GENAI_AUDIT_MEMO_CHARS": "0"}, alerts=None)
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+@PROPERTY
+@given(data=st.data())
+def test_resent_content_gives_the_record_fresh_content_gives(kind: str, data: st.DataObject) -> None:
+    """The memo of repeated content changes nothing: a resent value, from the memo, is redacted, tallied and
+    scored exactly as a chain without a memo does it."""
+    sample = data.draw(SAMPLES[kind], label="sample")
+    context = data.draw(st.sampled_from(sorted(CONTEXTS)), label="context")
+    separators = REPR_SAFE_SEPARATORS if context in REPR_CONTEXTS else SEPARATORS
+    text = data.draw(surrounded(sample, separators), label="text")
+    # long enough to be remembered wherever the context puts it
+    content = CONTEXTS[context]("Please read the record below and tell me what went wrong with it. " + text, sample)
+    chain = full_chain()  # a memo of its own, empty
+    first = record_document(run_chain(chain, content))
+    again = record_document(run_chain(chain, content))
+    fresh = record_document(run_chain(FULL_NO_MEMO, content))
+    assert first == again == fresh
+    redaction, injection = (step.memo if hasattr(step, "memo") else step.redactor.memo for step in chain.steps[:3:2])
+    assert redaction is not None and redaction.hits > 0
+    # every text scored for injection (inputs only) was answered from the memo the second time
+    assert injection is not None and injection.hits >= len(injection)
+    assert_no_leak(again, (*sample.needles, KEY), f"(from the memo, {context})")
+
+
 @PROPERTY
 @given(sample=cards())
 def test_card_numbers_as_json_numbers_are_redacted(sample: Sample) -> None:

@@ -469,6 +469,10 @@ def count_instructions(py: Path, impl: str, mode: str, calls: int, timeout: floa
     if proc.returncode != 0 or found is None:
         tail = " | ".join(ln for ln in proc.stderr.splitlines()[-4:] if ln.strip())
         raise RuntimeError(f"{impl}/{mode} x{calls} under callgrind exited {proc.returncode}: {tail[:400]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    wanted = 0 if impl == "bare" else calls
+    if report.get("spans") != wanted:  # an instrumented run that made no spans would count nothing
+        raise RuntimeError(f"{impl}/{mode} x{calls} exported {report.get('spans')} spans, not {wanted}")
     return int(found.group(1))
 
 

@@ -479,8 +479,8 @@ def count_instructions(py: Path, impl: str, mode: str, calls: int, timeout: floa
 def instruction_counts(pythons: dict[str, Path], modes: list[str], timeout: float) -> dict[str, dict[str, Any]]:
     """Instructions per call, bare and instrumented, by implementation and mode (each in its own venv).
 
-    Deterministic: the same interpreter, packages and inputs give the same count whatever else the
-    machine is doing, so the runs go two at a time.
+    The count does not follow what else the machine is doing, so the runs go two at a time; it moves a
+    little between runs (up to about 0.5 % of a bare call), so compare several.
     """
     jobs: dict[tuple[str, str, str, int], Any] = {}
     out: dict[str, dict[str, Any]] = {name: {} for name in pythons}

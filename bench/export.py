@@ -864,6 +864,9 @@ def throughput(
             node = EsNode(work / "node", heap=(args.heap, args.heap)).start()
             url, pid = node.url, node.pid
         bench = Bench(url, pid, args.spans, pool, work)
+        if "collector" in configs and sink is not None:
+            log("collector configuration left out: it is measured into the node only")
+            configs = [c for c in configs if c != "collector"]
         if "collector" in configs:
             collector = start_collector(url, bench)
             if collector is None:

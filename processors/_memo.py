@@ -18,8 +18,9 @@ from typing import Generic, TypeVar
 V = TypeVar("V")
 
 ENV_MEMO_CHARS = "GENAI_AUDIT_MEMO_CHARS"
-#: characters of content each memo answers for, by default (0 in the environment: no memo)
-DEFAULT_MEMO_CHARS = 4_000_000
+#: characters of content each memo answers for, by default (0 in the environment: no memo); every
+#: remembered value counts at least its length as sent, so at most DEFAULT_MEMO_CHARS / MEMO_MIN_CHARS entries
+DEFAULT_MEMO_CHARS = 2_000_000
 #: shorter texts are worked on again each time: cheaper than remembering them
 MEMO_MIN_CHARS = 64
 

@@ -300,7 +300,10 @@ class Redactor:
         own = Tally()
         redacted = self._redact_string_now(text, own)
         marks = _marks(own)
-        memo.put(digest, (redacted, marks), len(redacted) if isinstance(redacted, str) else MEMO_MIN_CHARS)
+        # counted at the length of the text as sent (at least MEMO_MIN_CHARS), or of what is kept if longer:
+        # a value that redacts to nothing still takes room
+        kept = len(redacted) if isinstance(redacted, str) else 0
+        memo.put(digest, (redacted, marks), max(len(text), kept))
         _replay(marks, tally)
         return redacted
 

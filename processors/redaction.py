@@ -358,7 +358,7 @@ class Redactor:
         """The replacement for a value stored under a secret-looking key (``"password": "..."``)."""
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             return None
-        value = str(item)
+        value = valid_text(str(item))  # a lone surrogate would stop the RE2 checks below
         if REDACTION_TOKEN.fullmatch(value.strip()) is not None or _password_value(value) is None:
             return None
         finding = Finding(0, len(value), SECRET_VALUE, SECRET, value, 80)

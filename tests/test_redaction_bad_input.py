@@ -195,6 +195,32 @@ def test_lone_surrogates_in_json_text_without_findings_are_cleaned() -> None:
     assert _all_utf8(record.content), record.content
 
 
+def test_lone_surrogate_in_a_secret_field_keeps_the_rest_of_the_content() -> None:
+    """A value under a secret-looking key is replaced even when it holds undecodable bytes; nothing else is lost."""
+    secret = "hunter2" + BROKEN_NO_PII[-8:] + "xyzzy-secret"
+    arguments = json.dumps({"password": secret, "note": "refund order 4411"}, ensure_ascii=False)
+    record = bounded(
+        lambda: run_chain(
+            FULL,
+            {
+                sc.INPUT_MESSAGES: [
+                    {"role": "user", "parts": [{"type": "text", "content": "please look into it"}]},
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "tool_call", "id": "c", "name": "f", "arguments": arguments}],
+                    },
+                ]
+            },
+        )
+    )
+    assert record.failures == []  # not withheld as a failed step
+    assert _all_utf8(record.content), record.content
+    text = json.dumps(record.content, ensure_ascii=False)
+    assert "hunter2" not in text and "xyzzy-secret" not in text
+    assert "refund order 4411" in text and "please look into it" in text
+    assert record.attributes[sc.AUDIT_SECRETS_DETECTED] is True
+
+
 # --------------------------------------------------------------------------- #
 # A 50 MB prompt
 # --------------------------------------------------------------------------- #

@@ -343,9 +343,7 @@ def run_worker(
         log(f"ERROR {impl}/{mode}: {err}")
     if result.get("fatal"):
         log(f"FAILED {impl}/{mode}: {result['fatal']}")
-    elif quiet:
-        pass
-    else:
+    elif not quiet:
         inter = result.get("interleaved")
         inter_text = f", interleaved {inter['overhead_cpu_us']:.1f} us/call cpu" if inter else ""
         log(
@@ -607,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--instructions",
         action="store_true",
-        help="also count instructions per call under valgrind (callgrind): deterministic, independent of load",
+        help="also count instructions per call under valgrind (callgrind): independent of the load",
     )
     ap.add_argument("--no-timing", action="store_true", help="skip the timed runs (with --instructions)")
     ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")

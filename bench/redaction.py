@@ -368,9 +368,7 @@ def conversation_timing(messages: Sequence[str], memo: bool, reps: int) -> dict[
     env = {} if memo else {"GENAI_AUDIT_MEMO_CHARS": "0"}
     totals, lasts = [], []
     for _ in range(reps):
-        chain = build_chain(AuditPolicy(), env=env, key=KEY, alerts=None)
-        for clear in _step_clearers(chain):
-            clear()
+        chain = build_chain(AuditPolicy(), env=env, key=KEY, alerts=None)  # new detectors, empty memos
         total = last = 0.0
         for turn in range(1, len(messages) + 1):
             history = [{"role": "user", "parts": [{"type": "text", "content": m}]} for m in messages[:turn]]

@@ -194,8 +194,9 @@ class Redactor:
         :mod:`genai_audit.processors.nlp`); where one of their findings overlaps a
         pattern finding or a redaction token, the pattern's is kept.
 
-        ``memo_chars``: how many characters of redacted content values are remembered,
-        so that text sent again (a conversation's history) is not scanned again; 0: none."""
+        ``memo_chars``: how many characters of content values (each counted at its length as sent, or
+        its redacted length if longer) the memo answers for, so that text sent again (a conversation's
+        history) is not scanned again; 0: none."""
         for entity, mode in {**(modes or {}), "*": default_mode}.items():
             if mode not in MODES:
                 raise ConfigError(f"redaction mode {mode!r} for {entity}: expected one of {', '.join(MODES)}")

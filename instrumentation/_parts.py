@@ -210,6 +210,37 @@ def str_list(value: Any) -> list[str] | None:
 
 
 _SERVERS: dict[int, tuple[Any, Mapping[str, Any]]] = {}
+#: per client class: the instance attribute its ``base_url`` property returns as it is, or None
+_URL_FIELDS: dict[type, str | None] = {}
+_URL_FIELD_NAMES = ("_configured_base_url", "_base_url")
+
+
+def base_url(client: Any) -> Any:
+    """``client.base_url``, read from the instance dict when the class's property only returns it.
+
+    The property may do more than return the field (openai 3.x imports a module on
+    every read, which costs more than the rest of reading a request), so each
+    class is asked once which field, if any, the property returns as it is;
+    setting ``base_url`` later changes that field, so the answer stays right.
+    """
+    kind = type(client)
+    try:
+        name = _URL_FIELDS[kind]
+    except KeyError:
+        url = get(client, "base_url")
+        state = getattr(client, "__dict__", None)
+        found = None
+        if url is not None and isinstance(state, dict):
+            found = next((name for name in _URL_FIELD_NAMES if state.get(name) is url), None)
+        if len(_URL_FIELDS) > 64:  # classes made at run time must not grow this without bound
+            _URL_FIELDS.clear()
+        _URL_FIELDS[kind] = found
+        return url
+    if name is not None:
+        url = client.__dict__.get(name)
+        if url is not None:
+            return url
+    return get(client, "base_url")
 
 
 def server_attributes(client: Any) -> Mapping[str, Any]:
@@ -217,7 +248,7 @@ def server_attributes(client: Any) -> Mapping[str, Any]:
 
     URL objects are immutable, so what one says is remembered.
     """
-    url = get(client, "base_url")
+    url = base_url(client) if client is not None else None
     if url is None:
         return {}
     cached = _SERVERS.get(id(url))

@@ -184,3 +184,43 @@ def test_completion_model_and_dict_give_the_same_record(new_call: Any) -> None:
     ]
     by_model.end()
     by_dict.end()
+
+
+def test_base_url_follows_the_client_through_a_change_of_url() -> None:
+    import anthropic
+    import openai
+
+    from genai_audit.instrumentation._parts import base_url, server_attributes
+
+    clients: list[Any] = [
+        openai.OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1"),
+        anthropic.Anthropic(api_key="k", base_url="http://127.0.0.1:9"),
+    ]
+    for client in clients:
+        for _ in range(2):  # the first read learns the class, the second takes the short path
+            assert base_url(client) is client.base_url
+        client.base_url = "https://api.example.test:8443/v2"
+        assert base_url(client) is client.base_url
+        assert server_attributes(client) == {"server.address": "api.example.test", "server.port": 8443}
+
+
+def test_base_url_of_a_computed_property_is_read_through_the_property() -> None:
+    import openai
+
+    from genai_audit.instrumentation._parts import base_url, server_attributes
+
+    class Rotating(openai.OpenAI):
+        hosts = iter(f"h{i}.example.test" for i in range(10))
+
+        @property  # type: ignore[override]
+        def base_url(self) -> Any:
+            return super().base_url.copy_with(host=next(self.hosts))
+
+    client = Rotating(api_key="k", base_url="http://127.0.0.1:9/v1")
+    assert [server_attributes(client)["server.address"] for _ in range(3)] == [
+        "h0.example.test",
+        "h1.example.test",
+        "h2.example.test",
+    ]
+    assert base_url(None) is None
+    assert base_url(object()) is None

@@ -44,7 +44,7 @@ def _content_parts(content: Any) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
-        return [text_part(content)]
+        return [{"type": "text", "content": content}]
     parts: list[dict[str, Any]] = []
     for item in content if isinstance(content, (list, tuple)) else [content]:
         kind = get(item, "type")
@@ -170,32 +170,37 @@ _CHAT_FLOATS = (
 
 def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
     args = given_args(kwargs)
-    attributes = _base(sc.OP_CHAT, instance, args.get("model"))
-    attributes[sc.OUTPUT_TYPE] = _output_type(args.get("response_format"))
-    n = int_or_none(args.get("n"))
-    if n is not None and n != 1:
+    get_arg = args.get
+    attributes = _base(sc.OP_CHAT, instance, get_arg("model"))
+    response_format = get_arg("response_format")
+    attributes[sc.OUTPUT_TYPE] = "text" if response_format is None else _output_type(response_format)
+    n = get_arg("n")
+    if n is not None and n != 1 and int_or_none(n) is not None:
         attributes[sc.REQUEST_CHOICE_COUNT] = n
-    _put(attributes, sc.REQUEST_SEED, int_or_none(args.get("seed")))
-    attributes[sc.REQUEST_STREAM] = bool(args.get("stream"))
-    max_tokens = args.get("max_completion_tokens")
+    seed = get_arg("seed")
+    if seed is not None and int_or_none(seed) is not None:
+        attributes[sc.REQUEST_SEED] = seed
+    attributes[sc.REQUEST_STREAM] = bool(get_arg("stream"))
+    max_tokens = get_arg("max_completion_tokens")
     if max_tokens is None:
-        max_tokens = args.get("max_tokens")
-    _put(attributes, sc.REQUEST_MAX_TOKENS, int_or_none(max_tokens))
+        max_tokens = get_arg("max_tokens")
+    if type(max_tokens) is int or (max_tokens is not None and int_or_none(max_tokens) is not None):
+        attributes[sc.REQUEST_MAX_TOKENS] = max_tokens
     for key, name in _CHAT_FLOATS:
-        value = args.get(name)
+        value = get_arg(name)
         if value is not None:
-            _put(attributes, key, float_or_none(value))
-    stop = args.get("stop")
+            _put(attributes, key, float(value) if type(value) is float else float_or_none(value))
+    stop = get_arg("stop")
     if stop is not None:
         _put(attributes, sc.REQUEST_STOP_SEQUENCES, str_list(stop))
-    tier = args.get("service_tier")
+    tier = get_arg("service_tier")
     if isinstance(tier, str):
         attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
     content: dict[str, Any] = {
-        sc.INPUT_MESSAGES: [chat_message(message) for message in args.get("messages") or ()],
+        sc.INPUT_MESSAGES: [chat_message(message) for message in get_arg("messages") or ()],
     }
-    tools = args.get("tools")
-    functions = args.get("functions")
+    tools = get_arg("tools")
+    functions = get_arg("functions")
     if tools is not None or functions is not None:
         definitions = tool_definitions(tools, functions)
         if definitions:
@@ -219,26 +224,42 @@ _fast_completions: dict[type, bool] = {}
 _fast_choices: dict[type, bool] = {}
 
 
+def _count(value: Any) -> int | None:
+    return value if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)) else None
+
+
 def read_usage(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
     values = fields(usage, _USAGE_FIELDS, _fast_usages)
+    attributes = call.attributes
     # Chat Completions names first; the Responses API's names only when those are absent
     prompt = values.get("prompt_tokens")
-    call.set(sc.USAGE_INPUT_TOKENS, int_or_none(get(usage, "input_tokens") if prompt is None else prompt))
+    count = _count(get(usage, "input_tokens") if prompt is None else prompt)
+    if count is not None:
+        attributes[sc.USAGE_INPUT_TOKENS] = count
     completion = values.get("completion_tokens")
-    call.set(sc.USAGE_OUTPUT_TOKENS, int_or_none(get(usage, "output_tokens") if completion is None else completion))
-    prompt_details = values.get("prompt_tokens_details") or get(usage, "input_tokens_details")
-    call.set(sc.USAGE_CACHE_READ_INPUT_TOKENS, int_or_none(get(prompt_details, "cached_tokens")))
-    output_details = values.get("completion_tokens_details") or get(usage, "output_tokens_details")
-    call.set(sc.USAGE_REASONING_OUTPUT_TOKENS, int_or_none(get(output_details, "reasoning_tokens")))
+    count = _count(get(usage, "output_tokens") if completion is None else completion)
+    if count is not None:
+        attributes[sc.USAGE_OUTPUT_TOKENS] = count
+    details = values.get("prompt_tokens_details") or get(usage, "input_tokens_details")
+    if details is not None:
+        count = _count(get(details, "cached_tokens"))
+        if count is not None:
+            attributes[sc.USAGE_CACHE_READ_INPUT_TOKENS] = count
+    details = values.get("completion_tokens_details") or get(usage, "output_tokens_details")
+    if details is not None:
+        count = _count(get(details, "reasoning_tokens"))
+        if count is not None:
+            attributes[sc.USAGE_REASONING_OUTPUT_TOKENS] = count
 
 
 def _read_ids(call: LLMCall, values: Mapping[str, Any]) -> None:
+    attributes = call.attributes
     for key, name in _ID_ATTRIBUTES:
         value = values.get(name)
-        if isinstance(value, str):
-            call.set(key, value)
+        if type(value) is str or isinstance(value, str):
+            attributes[key] = value
 
 
 def read_response_ids(call: LLMCall, response: Any) -> None:

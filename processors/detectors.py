@@ -178,14 +178,14 @@ class Detector:
         group, reject, refine, validator = self.group, self.reject, self.refine, self.validator
         entity, kind, priority = self.entity, self.kind, self.priority
         ascii_only = doc.ascii_only
-        marks: list[int] | None = None  # doc.marks(), fetched on the first candidate that needs it
-        step = _Document.STEP
-        bisect_right = bisect.bisect_right
+        # where character offsets were last known, for text that is not all ASCII: candidates come in
+        # order and do not overlap, so each converts by decoding only the bytes since the last one
+        known_byte = known_char = 0
         new = tuple.__new__  # Finding(...) without the named tuple's Python-level __new__
         is_taken = taken.find  # is_taken(1, start, end) >= 0: a byte in [start, end) is claimed
         size = len(data)
         pos = 0
-        while True:
+        while pos <= size:
             spans = match(anchor, view, pos, size)
             start, end = match_start, match_end = spans[0]
             if match_start < 0:
@@ -198,13 +198,12 @@ class Detector:
                         start, end = span
                         break
             # where the next search starts, as finditer does it
-            last = False
             if match_end > pos:
                 pos = match_end
             elif pos < size:  # an empty match: step over one character
                 pos += _chars_to_bytes(data, pos, 1)
-            else:  # an empty match at the end of the text
-                last = True
+            else:  # an empty match at the end of the text: this candidate is the last
+                pos = size + 1
             # start, end: byte offsets; first, stop: character offsets. Overlap is tested on bytes, which
             # is the same test on whole characters, so only candidates that survive it are converted; and
             # before the context test (both only reject, in either order; this one is cheaper).
@@ -213,13 +212,13 @@ class Detector:
                     first, stop = start, end
                     value = text[start:end]
                 else:
-                    # doc.chars(start), inlined: the characters up to the last mark, plus those after it
-                    if marks is None:
-                        marks = doc.marks()
-                    index = bisect_right(marks, start) - 1
-                    first = index * step + len(data[marks[index] : start].decode())
+                    if start >= known_byte:
+                        first = known_char + len(data[known_byte:start].decode())
+                    else:  # not reached: a group lies within its match, and matches follow one another
+                        first = doc.chars(start)
                     value = data[start:end].decode()
                     stop = first + len(value)
+                    known_byte, known_char = end, stop
                 if reject is not None and reject(text, first, stop):
                     pass
                 elif refine is not None:
@@ -242,8 +241,6 @@ class Detector:
                     if checked is not None:
                         taken[start:end] = b"\x01" * (end - start)
                         found.append(new(Finding, (first, stop, entity, kind, checked, priority)))
-            if last:
-                return
 
 
 class _Document:
@@ -322,8 +319,9 @@ def always(_text: str) -> bool:
 # anchored patterns over a candidate a detector's RE2 pattern already bounded to a few dozen characters.
 _NON_DIGITS = re.compile(r"[^0-9]+")
 _DIGIT_RUNS = re.compile(r"[0-9]+")
-#: a digit's contribution to the Luhn sum when doubled (2d, less 9 when that is two digits)
-_LUHN_DOUBLED = str.maketrans("0123456789", "0246813579")
+#: a digit's contribution to the Luhn sum when doubled (2d, less 9 when that is two digits), as a bytes table:
+#: ``bytes.translate`` is a table lookup per byte, ``str.translate`` a dictionary lookup per character
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def only_digits(value: str) -> str:
@@ -335,11 +333,10 @@ def only_digits(value: str) -> str:
 
 def luhn_ok(digits: str) -> bool:
     """The Luhn check digit is right (``digits``: ASCII digits only)."""
-    # the digits in odd places from the right count once, the others doubled; summing the UTF-8 bytes
+    # the digits in odd places from the right count once, the others doubled; summing the ASCII bytes
     # of each group and subtracting 48 per digit adds up their values
-    kept = digits[-1::-2].encode()
-    doubled = digits[-2::-2].translate(_LUHN_DOUBLED).encode()
-    return (sum(kept) + sum(doubled) - 48 * len(digits)) % 10 == 0
+    data = digits.encode()
+    return (sum(data[-1::-2]) + sum(data[-2::-2].translate(_LUHN_DOUBLED)) - 48 * len(data)) % 10 == 0
 
 
 def _card_brand_ok(digits: str) -> bool:
@@ -392,12 +389,12 @@ def _brand_lengths() -> dict[str, frozenset[int] | None]:
 
 
 _BRAND_LENGTHS = _brand_lengths()
-_CARD_SEPARATORS = str.maketrans("", "", " -")
 
 
 def validate_card(value: str) -> str | None:
     # digits, spaces and dashes only (what the card pattern matches): deleting the separators leaves the digits
-    digits = value.translate(_CARD_SEPARATORS) if value.isascii() else ""
+    # (two replace calls cost less than one str.translate that deletes characters)
+    digits = value.replace(" ", "").replace("-", "") if value.isascii() else ""
     plain = digits.isdigit()
     if not plain:
         digits = only_digits(value)
@@ -428,6 +425,8 @@ def refine_card(value: str) -> tuple[int, int, str] | None:
     whole = validate_card(value)
     if whole is not None:
         return 0, len(value), whole
+    if value.isdigit() and value.isascii():
+        return None  # one group, which is the whole candidate
     groups = [run.span() for run in _DIGIT_RUNS.finditer(value)]
     count = len(groups)
     if count < 2:
@@ -739,8 +738,9 @@ def shannon_entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in counts.values())
 
 
-#: every character but the digits that a phone candidate can have (see _PHONE; RE2's \s is [\t\n\f\r ])
-_PHONE_PUNCTUATION = str.maketrans("", "", "+ .-()/\t\n\f\r")
+#: every character but the digits that a phone candidate can have (see _PHONE; RE2's \s is [\t\n\f\r ]), for
+#: ``bytes.translate`` to delete: a candidate is ASCII, and on bytes that is one pass in C with no lookups
+_PHONE_PUNCTUATION = b"+ .-()/\t\n\f\r"
 
 
 def make_phone_validator(regions: str) -> Validator:
@@ -770,9 +770,9 @@ def make_phone_validator(regions: str) -> Validator:
 
     @functools.lru_cache(maxsize=4096)  # conversations resend the same numbers on every call
     def validate(value: str) -> str | None:
-        digits = value.translate(_PHONE_PUNCTUATION)  # what the phone pattern matches, less its digits
-        if not (digits.isdigit() and digits.isascii()):
-            digits = only_digits(value)
+        # what the phone pattern matches, less its digits (bytes.isdigit: ASCII digits only)
+        raw = value.encode().translate(None, _PHONE_PUNCTUATION) if value.isascii() else b""
+        digits = raw.decode() if raw.isdigit() else only_digits(value)
         count = len(digits)
         if count < 7 or count > 15:
             return None
@@ -904,9 +904,10 @@ _QUAD_OR_DATE = re.compile(
 
 def _phone_context(text: str, start: int, end: int) -> bool:
     """A date and hour (``2023-12-11 01:17``), a clock time, a MAC address or part of a longer token."""
-    if end < len(text) and text[end] in ":-" and end + 1 < len(text) and text[end + 1].isalnum():
+    after = text[end : end + 2]
+    if len(after) == 2 and after[0] in ":-" and after[1].isalnum():
         return True
-    if start > 0 and (text[start - 1].isalnum() or text[start - 1] in "-_.:/"):
+    if start and (text[start - 1].isalnum() or text[start - 1] in "-_.:/"):
         return True
     # both shapes have a '.', '-' or '/' among their first six characters
     head = text[start : min(start + 6, end)]

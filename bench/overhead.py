@@ -562,6 +562,9 @@ def build_table(rows: list[dict[str, Any]]) -> str:
         cells = [r["label"], r["version"] or "—", r["openai"] or "—"]
         for mode in MODES:
             res = result(r, mode)
+            if res is None:  # a mode left out with --modes
+                cells.extend(["not run", "—", "not run"])
+                continue
             if not _ok(res):
                 cells.extend(["error", "—", "error"])
                 continue

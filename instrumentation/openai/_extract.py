@@ -175,7 +175,7 @@ def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attribu
     response_format = get_arg("response_format")
     attributes[sc.OUTPUT_TYPE] = "text" if response_format is None else _output_type(response_format)
     n = get_arg("n")
-    if n is not None and n != 1 and int_or_none(n) is not None:
+    if n is not None and int_or_none(n) is not None and n != 1:
         attributes[sc.REQUEST_CHOICE_COUNT] = n
     seed = get_arg("seed")
     if seed is not None and int_or_none(seed) is not None:

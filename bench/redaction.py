@@ -1109,8 +1109,9 @@ def build_report(**kw: Any) -> str:
             f"{name} {b.ms_per_kb:.4f} before / {a.ms_per_kb:.4f} after" for name, (b, a) in sorted(bracket.items())
         ]
         w(
-            "Ours (`redact_text`) is timed before Presidio regex-only and again right after it, and the row above is "
-            "the mean of the two medians, so a steady drift of the machine's speed during Presidio's run cancels: "
+            "Ours (`redact_text`) is timed before Presidio regex-only and again right after it, and its row in the "
+            "throughput table is the mean of the two medians, so a steady drift of the machine's speed during "
+            "Presidio's run cancels: "
             + "; ".join(parts)
             + " ms/KB."
         )

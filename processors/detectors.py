@@ -22,7 +22,6 @@ from __future__ import annotations
 import bisect
 import functools
 import ipaddress
-import itertools
 import math
 import re
 from collections import Counter
@@ -215,7 +214,7 @@ class Detector:
                     if start >= known_byte:
                         first = known_char + len(data[known_byte:start].decode())
                     else:  # not reached: a group lies within its match, and matches follow one another
-                        first = doc.chars(start)
+                        first = len(data[:start].decode())
                     value = data[start:end].decode()
                     stop = first + len(value)
                     known_byte, known_char = end, stop
@@ -244,12 +243,9 @@ class Detector:
 
 
 class _Document:
-    """One text being scanned: its UTF-8 bytes, the bytes findings claimed, and byte-to-character offsets."""
+    """One text being scanned: its UTF-8 bytes and the bytes findings claimed."""
 
-    #: characters between two remembered byte offsets (for texts that are not all ASCII)
-    STEP = 128
-
-    __slots__ = ("_marks", "ascii_only", "data", "taken", "text", "view")
+    __slots__ = ("ascii_only", "data", "taken", "text", "view")
 
     def __init__(self, text: str, data: bytes) -> None:
         self.text = text
@@ -257,23 +253,6 @@ class _Document:
         self.view = memoryview(data)  # re2 reads a memoryview's buffer a little faster than a bytes object's
         self.ascii_only = len(data) == len(text)
         self.taken = bytearray(len(data))  # 1 where a finding or a redaction token is
-        self._marks: list[int] | None = None  # byte offset of every STEP-th character
-
-    def marks(self) -> list[int]:
-        """The byte offset of every STEP-th character, computed on first use."""
-        marks = self._marks
-        if marks is None:
-            text, step = self.text, self.STEP
-            chunks = [text[i : i + step] for i in range(0, len(text), step)]
-            marks = self._marks = list(itertools.accumulate(map(len, map(str.encode, chunks)), initial=0))
-        return marks
-
-    def chars(self, offset: int) -> int:
-        """The character offset of a byte offset (a character boundary) in ``data``."""
-        marks = self.marks()
-        index = bisect.bisect_right(marks, offset) - 1
-        # decoding a short run is cheaper than a call into re2 to count its characters
-        return index * self.STEP + len(self.data[marks[index] : offset].decode())
 
 
 # -- prefilters --------------------------------------------------------------------------

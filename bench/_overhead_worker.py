@@ -10,7 +10,9 @@ for openai < 3), so no socket, no network and no server thread is involved.
 It first times the *bare* client, then instruments (``--impl``), builds a new
 client and times the same calls again.  Overhead = instrumented - bare, both
 measured in this one process.  ``--impl bare`` runs the bare phase twice (an
-A/A run) so its "overhead" is the noise floor of the method.
+A/A run) so its "overhead" is the noise floor of the method.  ``--rounds``
+then times bare and instrumented batches in turn; with ``--reps 0`` the two
+phases are only warm-ups and the rounds are all that is timed.
 
 All telemetry goes to real SDK providers: a ``TracerProvider`` with a
 ``SimpleSpanProcessor`` around an exporter that counts and drops spans, a
@@ -523,9 +525,14 @@ def diff_observed(bare: dict[str, Any], inst: dict[str, Any]) -> list[str]:
 
 
 def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> dict[str, Any]:
-    """Warm up, then time ``reps`` batches of ``calls`` calls: wall clock and process CPU time."""
+    """Warm up, then time ``reps`` batches of ``calls`` calls: wall clock and process CPU time.
+
+    With ``reps`` 0 only the warm-up runs and the result is empty.
+    """
     for _ in range(warmup):
         call()
+    if reps <= 0:
+        return {}
     wall: list[float] = []
     cpu: list[float] = []
     for _ in range(reps):
@@ -565,7 +572,8 @@ def run_interleaved(
     of two long phases taken minutes apart does not. The order alternates between
     rounds; each batch follows two untimed calls. ``spans`` counts the spans exported so
     far: every instrumented batch must export one per call and every bare batch none,
-    else the switch did not take effect and the result says so.
+    else the switch did not take effect, the rounds stop and the result says so. The
+    per-round differences and bare times are returned too, for the parent to pool.
     """
     diffs: list[float] = []
     bare_cpu: list[float] = []
@@ -603,15 +611,20 @@ def run_interleaved(
             bare = checked(False)
         diffs.append(inst - bare)
         bare_cpu.append(bare)
+        if wrong:  # the switch does not work: further rounds would measure nothing meaningful
+            break
     on()
     quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
     return {
         "rounds": rounds,
+        "rounds_run": len(diffs),
         "batch": batch,
         "overhead_cpu_us": statistics.median(diffs),
         "overhead_cpu_q1_us": quartiles[0],
         "overhead_cpu_q3_us": quartiles[2],
         "bare_cpu_us": statistics.median(bare_cpu),
+        "diffs_cpu_us": [round(x, 3) for x in diffs],
+        "bare_rounds_cpu_us": [round(x, 3) for x in bare_cpu],
         "errors": wrong,
     }
 
@@ -644,7 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--impl", choices=IMPLS, required=True)
     ap.add_argument("--mode", choices=MODES, required=True)
     ap.add_argument("--calls", type=int, default=3000)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument(
+        "--reps", type=int, default=5, help="repetitions of the sequential phases (0: warm-up only, for --rounds)"
+    )
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=0, help="interleaved bare/instrumented rounds (0: none)")
     ap.add_argument("--batch", type=int, default=50, help="calls per batch in an interleaved round")
@@ -693,8 +708,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["instrumented"] = inst
         result["errors"].extend(diff_observed(seen_bare, observe(client, args.mode)))
         bare = result["bare"]
-        result["overhead_us"] = inst["median_us"] - bare["median_us"]
-        result["overhead_cpu_us"] = inst["median_cpu_us"] - bare["median_cpu_us"]
+        if args.reps > 0:
+            result["overhead_us"] = inst["median_us"] - bare["median_us"]
+            result["overhead_cpu_us"] = inst["median_cpu_us"] - bare["median_cpu_us"]
 
         gc.collect()
         sinks.tracer_provider.force_flush()

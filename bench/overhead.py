@@ -10,7 +10,10 @@ Each implementation is installed in its own throwaway virtualenv (created under
 ``${XDG_CACHE_HOME:-~/.cache}/genai-audit/bench-venvs/<impl>`` and reused on later
 runs; ``--fresh`` recreates them), then ``bench/_overhead_worker.py`` runs inside
 that venv, once per mode, timing the bare client and then the instrumented one
-in the same process.  Overhead = instrumented - bare.
+in the same process.  Overhead = instrumented - bare.  The interleaved rounds
+(bare and instrumented batches in turn) then run in ``--cycles`` cycles, each
+timing every implementation once, in alternating order, so that ours and a peer
+can be compared within a cycle, on a host of about the same speed.
 
 Usage::
 
@@ -418,30 +421,152 @@ def row_notes(
     return list(dict.fromkeys(notes))
 
 
-def short_runs(py: Path, impl: str, mode: str, args: argparse.Namespace) -> dict[str, Any] | None:
-    """For an instrumentation that cannot be switched off and on again in one process: many short workers.
+def split(total: int, parts: int, minimum: int = 1) -> list[int]:
+    """``total`` spread over ``parts`` as evenly as integers allow, each at least ``minimum``."""
+    base, extra = divmod(total, parts)
+    return [max(minimum, base + (i < extra)) for i in range(parts)]
 
-    Each makes one bare and one instrumented phase of ``3 x --batch`` calls seconds apart; the overhead is
-    the median over ``--short-runs`` workers. Their phases are close enough in time that drift moves
-    both alike, as the interleaved rounds do.
+
+def short_run_samples(
+    py: Path, impl: str, mode: str, args: argparse.Namespace, runs: int
+) -> tuple[list[float], list[float]] | str:
+    """For an instrumentation that cannot be switched off and on again in one process: short workers.
+
+    Each makes one bare and one instrumented phase of ``3 x --batch`` calls seconds apart, close enough in
+    time that drift moves both alike, as the interleaved rounds do. Returns the overheads and the bare CPU
+    times, one per worker, or why a worker failed.
     """
     calls = max(30, 3 * args.batch)
     diffs: list[float] = []
-    log(f"{impl}/{mode}: cannot be switched in one process; {args.short_runs} short runs of {calls} + {calls} calls")
-    for _ in range(args.short_runs):
+    bares: list[float] = []
+    for _ in range(runs):
         res = run_worker(py, impl, mode, args, calls=calls, reps=1, warmup=min(args.warmup, 50), rounds=0, quiet=True)
         if not _ok(res):
-            return None
+            return str(res.get("fatal") or "short run failed")
         diffs.append(float(res["overhead_cpu_us"]))
-    quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
-    log(f"{impl}/{mode}: short runs {statistics.median(diffs):.1f} us/call cpu")
+        bares.append(float(res["bare"]["median_cpu_us"]))
+    return diffs, bares
+
+
+def _percent(diffs: Sequence[float], bares: Sequence[float]) -> list[float]:
+    return [100.0 * d / b for d, b in zip(diffs, bares) if b > 0]
+
+
+def _quartiles(xs: Sequence[float]) -> tuple[float, float, float]:
+    if len(xs) == 1:
+        return xs[0], xs[0], xs[0]
+    q = statistics.quantiles(xs, n=4)
+    return q[0], statistics.median(xs), q[2]
+
+
+def run_cycles(
+    names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """Time every implementation in ``names`` once per cycle, the order reversed from one cycle to the next.
+
+    A cycle takes a few minutes at most, so its implementations are measured on a host of about the same
+    speed; comparing them within a cycle and then across cycles keeps drift between cycles out of the
+    comparison. Each run is a worker of ``--rounds / cycles`` interleaved rounds (no sequential phases),
+    or ``--short-runs / cycles`` (at least 2) short workers for an implementation that cannot be switched
+    off and on in one process, found out in the first cycle it is tried. Returns the per-cycle entries
+    and, per implementation that could not be switched, the worker's report of why.
+    """
+    cycles = max(1, min(args.cycles, args.rounds))
+    rounds = split(args.rounds, cycles)
+    shorts = split(args.short_runs, cycles, minimum=2)
+    short_only: dict[str, dict[str, Any]] = {}
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    t_start = time.monotonic()
+    for c in range(cycles):
+        order = names if c % 2 == 0 else names[::-1]
+        log(f"{mode}: cycle {c + 1}/{cycles}, order {', '.join(order)}")
+        for position, name in enumerate(order):
+            entry: dict[str, Any] = {"cycle": c + 1, "position": position}
+            entry["start_s"] = round(time.monotonic() - t_start, 1)
+            t0 = time.monotonic()
+            if name not in short_only:
+                res = run_worker(pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True)
+                if res.get("fatal"):
+                    entry["error"] = str(res["fatal"])
+                    out[name].append(entry)
+                    continue
+                entry["errors"] = res.get("errors", [])
+                inter = res.get("interleaved")
+                if inter:
+                    entry.update(method="interleaved", rounds=inter["rounds_run"], batch=inter["batch"])
+                    entry["overhead_cpu_us"] = inter["diffs_cpu_us"]
+                    entry["bare_cpu_us"] = inter["bare_rounds_cpu_us"]
+                else:
+                    short_only[name] = res.get("interleaved_rejected") or {"errors": ["no off switch"]}
+                    log(f"{name}/{mode}: cannot be switched in one process; short runs from now on")
+            if name in short_only:
+                got = short_run_samples(pythons[name], name, mode, args, shorts[c])
+                if isinstance(got, str):
+                    entry["error"] = got
+                    out[name].append(entry)
+                    continue
+                entry.update(method="short runs", runs=len(got[0]), calls=max(30, 3 * args.batch))
+                entry["overhead_cpu_us"], entry["bare_cpu_us"] = got
+            entry["median_cpu_us"] = statistics.median(entry["overhead_cpu_us"])
+            entry["bare_median_cpu_us"] = statistics.median(entry["bare_cpu_us"])
+            percent = _percent(entry["overhead_cpu_us"], entry["bare_cpu_us"])
+            if percent:
+                entry["percent_of_bare_median"] = statistics.median(percent)
+            entry["seconds"] = round(time.monotonic() - t0, 1)
+            out[name].append(entry)
+            log(
+                f"{name}/{mode} cycle {c + 1}: {entry['median_cpu_us']:.1f} us/call cpu over bare "
+                f"{entry['bare_median_cpu_us']:.0f} ({entry['method']}, {len(entry['overhead_cpu_us'])} samples, "
+                f"{entry['seconds']}s)"
+            )
+    return out, short_only
+
+
+def pooled_summary(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One implementation's samples of all its cycles together: median and quartiles."""
+    good = [e for e in entries if "overhead_cpu_us" in e]
+    if not good:
+        return None
+    diffs = [x for e in good for x in e["overhead_cpu_us"]]
+    bares = [x for e in good for x in e["bare_cpu_us"]]
+    methods = {e["method"] for e in good}
+    q1, med, q3 = _quartiles(diffs)
+    pct = _percent(diffs, bares)
+    pq1, pmed, pq3 = _quartiles(pct) if pct else (None, None, None)
     return {
-        "method": "short runs",
-        "runs": len(diffs),
-        "calls": calls,
-        "overhead_cpu_us": statistics.median(diffs),
-        "overhead_cpu_q1_us": quartiles[0],
-        "overhead_cpu_q3_us": quartiles[2],
+        "method": methods.pop() if len(methods) == 1 else "mixed",
+        "cycles": len(good),
+        "cycles_failed": len(entries) - len(good),
+        "samples": len(diffs),
+        "overhead_cpu_us": med,
+        "overhead_cpu_q1_us": q1,
+        "overhead_cpu_q3_us": q3,
+        "bare_cpu_us": statistics.median(bares),
+        "percent_of_bare": pmed,
+        "percent_of_bare_q1": pq1,
+        "percent_of_bare_q3": pq3,
+    }
+
+
+def paired_ratio(
+    ours: list[dict[str, Any]], peer: list[dict[str, Any]], key: str = "median_cpu_us"
+) -> dict[str, Any] | None:
+    """Ours' overhead ÷ the peer's, cycle by cycle (``key``: the median of each cycle's samples, in µs or
+    in percent of the bare call).
+
+    A cycle where either failed, or where the peer's overhead is not above zero, gives no ratio.
+    """
+    theirs = {e["cycle"]: e[key] for e in peer if key in e}
+    ratios = [e[key] / theirs[e["cycle"]] for e in ours if key in e and theirs.get(e["cycle"], 0) > 0]
+    if not ratios:
+        return None
+    return {
+        "ratios": [round(r, 4) for r in ratios],
+        "median": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+        "cycles": len(ratios),
+        "of_cycles": max(len(ours), len(peer)),
     }
 
 
@@ -545,49 +670,126 @@ def headline(res: dict[str, Any] | None) -> float | None:
     return float(inter["overhead_cpu_us"]) if inter else float(res["overhead_cpu_us"])
 
 
+MODE_LABELS = {"nonstream": "non-stream", "stream": "stream"}
+
+
+def _range(p: dict[str, Any] | None) -> str:
+    if p is None:
+        return "n/a"
+    of = f", {p['cycles']} of {p['of_cycles']} cycles" if p["cycles"] < p["of_cycles"] else ""
+    return f"{p['median']:.2f} ({p['min']:.2f}–{p['max']:.2f}{of})"
+
+
 def build_table(rows: list[dict[str, Any]]) -> str:
     ours = next((r for r in rows if r["impl"] == "ours"), None)
 
     def result(r: dict[str, Any] | None, mode: str) -> dict[str, Any] | None:
         return None if r is None else r["results"].get(mode)
 
-    head = (
-        "| implementation | version | openai "
-        "| non-stream overhead µs/call, CPU, interleaved (q1–q3) | × ours | non-stream, sequential phases (wall / cpu) "
-        "| stream overhead µs/call, CPU, interleaved (q1–q3) | × ours | stream, sequential phases (wall / cpu) "
-        "| bare µs/call (non-stream / stream) | notes |"
+    head = "| implementation | version | openai | " + " | ".join(
+        f"{MODE_LABELS[m]} overhead µs/call, CPU, interleaved (q1–q3) | % of bare | × ours "
+        f"| ours ÷ this, paired by cycle (min–max) | {MODE_LABELS[m]}, sequential phases (wall / cpu)"
+        for m in MODES
     )
-    lines = [head, "|" + "---|" * 11]
+    head += " | bare µs/call (non-stream / stream) | notes |"
+    lines = [head, "|" + "---|" * (5 + 5 * len(MODES))]
     for r in rows:
         cells = [r["label"], r["version"] or "—", r["openai"] or "—"]
         for mode in MODES:
             res = result(r, mode)
             if res is None:  # a mode left out with --modes
-                cells.extend(["not run", "—", "not run"])
+                cells.extend(["not run", "—", "—", "—", "not run"])
                 continue
             if not _ok(res):
-                cells.extend(["error", "—", "error"])
+                cells.extend(["error", "—", "—", "—", "error"])
                 continue
             assert res is not None
             inter = res.get("interleaved")
             if inter:
-                mark = " †" if inter.get("method") == "short runs" else ""
+                mark = " †" if inter.get("method") != "interleaved" else ""
                 cells.append(
                     f"{_fmt(inter['overhead_cpu_us'], 1)} ({_fmt(inter['overhead_cpu_q1_us'], 0)}–"
                     f"{_fmt(inter['overhead_cpu_q3_us'], 0)}){mark}"
                 )
+                pct = inter.get("percent_of_bare")
+                cells.append("n/a" if pct is None else f"{pct:.1f} %")
             else:
-                cells.append("not switchable: sequential " + _fmt(res["overhead_cpu_us"], 1))
+                cells.extend(["not timed in rounds: sequential " + _fmt(res["overhead_cpu_us"], 1), "n/a"])
             if r["impl"] in ("ours", "bare"):
-                cells.append("—")
+                cells.extend(["—", "—"])
             else:
                 cells.append(_ratio(headline(res), headline(result(ours, mode))))
+                cells.append(_range(res.get("paired_with_ours")))
             cells.append(f"{_fmt(res['overhead_us'], 1)} / {_fmt(res['overhead_cpu_us'], 1)}")
         bare = [r["results"].get(m, {}).get("bare", {}).get("median_us") for m in MODES]
         cells.append(" / ".join(_fmt(b, 0) for b in bare))
         cells.append("; ".join(r["notes"]).replace("|", "\\|") or "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def compare_to_best(rows: list[dict[str, Any]], modes: list[str], target: float = 0.5) -> dict[str, dict[str, Any]]:
+    """Per mode: the peer with the lowest overhead, and ours ÷ it paired by cycle, against ``target``."""
+    out: dict[str, dict[str, Any]] = {}
+    ours = next((r for r in rows if r["impl"] == "ours"), None)
+    for mode in modes:
+        peers = [
+            (h, r)
+            for r in rows
+            if r["impl"] not in ("bare", "ours")
+            for h in [headline(r["results"].get(mode))]
+            if h is not None and h > 0
+        ]
+        if not peers:
+            continue
+        best_value, best = min(peers, key=lambda x: x[0])
+        res = best["results"][mode]
+        entry: dict[str, Any] = {"best_peer": best["impl"], "label": best["label"], "overhead_cpu_us": best_value}
+        paired = res.get("paired_with_ours")
+        ours_value = headline(ours["results"].get(mode)) if ours else None
+        if paired is not None:
+            entry.update(ratio=paired["median"], how="paired by cycle", paired=paired)
+            if res.get("paired_with_ours_percent"):
+                entry["paired_percent"] = res["paired_with_ours_percent"]
+        elif ours_value is not None:
+            entry.update(ratio=ours_value / best_value, how="unpaired (no cycles)")
+        if "ratio" in entry:
+            entry["meets_target"] = entry["ratio"] <= target
+        worst = max(
+            (
+                (r, r["results"][mode]["paired_with_ours"])
+                for _, r in peers
+                if r["results"][mode].get("paired_with_ours")
+            ),
+            key=lambda x: x[1]["median"],
+            default=None,
+        )
+        if worst is not None and worst[0] is not best and paired is not None and worst[1]["median"] > paired["median"]:
+            entry["higher_paired"] = {"peer": worst[0]["impl"], "label": worst[0]["label"], **worst[1]}
+        out[mode] = entry
+    return out
+
+
+def best_lines(comparison: dict[str, dict[str, Any]], target: float = 0.5) -> list[str]:
+    lines = []
+    for mode, c in comparison.items():
+        text = f"Best peer {MODE_LABELS[mode]}: {c['label']} ({c['overhead_cpu_us']:,.1f} µs/call); "
+        if "ratio" not in c:
+            lines.append(text + "ours not measured.")
+            continue
+        shown = _range(c["paired"]) if "paired" in c else f"{c['ratio']:.2f}"
+        verdict = "meets" if c["meets_target"] else "does not meet"
+        text += f"ours ÷ it, {c['how']}: {shown}: {verdict} ≤ {target}"
+        p = c.get("paired")
+        if p is not None and p["min"] <= target < p["max"]:
+            text += f" (by the median; single cycles fall on both sides of {target})"
+        if "paired_percent" in c:
+            text += f"; the same with each overhead as % of its bare call: {_range(c['paired_percent'])}"
+        if "higher_paired" in c:
+            h = c["higher_paired"]
+            text += f"; against {h['label']} the paired ratio is higher: {_range(h)}"
+        lines.append(text + ".")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -604,6 +806,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=12,
         help="workers of short phases for implementations that cannot be switched off and on (default 12)",
+    )
+    ap.add_argument(
+        "--cycles",
+        type=int,
+        default=4,
+        help="cycles the rounds and short runs are split into, every implementation once per cycle in "
+        "alternating order, so that ratios can be taken within a cycle (default 4)",
     )
     ap.add_argument(
         "--instructions",
@@ -633,6 +842,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown or not only or any(m not in MODES for m in modes):
         ap.error(f"--only takes {','.join(IMPLS)}; --modes takes {','.join(MODES)}")
+    if args.cycles < 1 or args.reps < 1 or args.rounds < 0:
+        ap.error("--cycles and --reps take 1 or more, --rounds 0 or more")
 
     detected = detect_versions(args.dev_venv)
     pins: dict[str, str | None] = {
@@ -644,23 +855,50 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.time()
     load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
-    rows: list[dict[str, Any]] = []
+    installs: dict[str, InstallResult] = {}
     pythons: dict[str, Path] = {}
     for name in only:
-        impl = IMPLS[name]
-        install = ensure_venv(impl, args.venv_root, pins, args.python, args.fresh)
-        if install.ok:
+        install = ensure_venv(IMPLS[name], args.venv_root, pins, args.python, args.fresh)
+        installs[name] = install
+        if install.ok and install.python is not None:
+            pythons[name] = install.python
             log(f"{name}: venv {'reused' if install.reused else 'installed'} ({' '.join(install.requirements)})")
         else:
             log(f"{name}: install FAILED: {install.error}")
-        results: dict[str, dict[str, Any]] = {}
-        if install.ok and install.python is not None:
-            pythons[name] = install.python
-            for mode in modes if not args.no_timing else ():
-                results[mode] = run_worker(install.python, name, mode, args)
-                if args.rounds > 0 and _ok(results[mode]) and "interleaved" not in results[mode]:
-                    results[mode]["interleaved"] = short_runs(install.python, name, mode, args)
-        first = next((r for r in results.values() if r.get("versions")), {})
+
+    results: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in only}
+    cycles_run = max(1, min(args.cycles, args.rounds)) if args.rounds > 0 else 0
+    for mode in modes if not args.no_timing else ():
+        # the sequential phases, one worker per implementation; then the rounds, in cycles
+        for name in pythons:
+            results[name][mode] = run_worker(pythons[name], name, mode, args, rounds=0)
+        timed = [name for name in pythons if _ok(results[name][mode])]
+        if args.rounds <= 0 or not timed:
+            continue
+        per_cycle, not_switchable = run_cycles(timed, pythons, mode, args)
+        for name in timed:
+            res = results[name][mode]
+            res["cycles"] = per_cycle[name]
+            pooled = pooled_summary(per_cycle[name])
+            if pooled is not None:
+                res["interleaved"] = pooled
+            if name in not_switchable and not_switchable[name].get("errors") != ["no off switch"]:
+                res["interleaved_rejected"] = not_switchable[name]
+            for e in per_cycle[name]:
+                if e.get("error"):
+                    res.setdefault("errors", []).append(f"cycle {e['cycle']}: {e['error']}")
+                for err in e.get("errors", []):
+                    res.setdefault("errors", []).append(f"cycle {e['cycle']}: {err}")
+            if name not in ("ours", "bare") and "ours" in per_cycle:
+                res["paired_with_ours"] = paired_ratio(per_cycle["ours"], per_cycle[name])
+                res["paired_with_ours_percent"] = paired_ratio(
+                    per_cycle["ours"], per_cycle[name], key="percent_of_bare_median"
+                )
+
+    rows: list[dict[str, Any]] = []
+    for name in only:
+        install = installs[name]
+        first = next((r for r in results[name].values() if r.get("versions")), {})
         version = (first.get("instrumentation") or {}).get("version")
         if name == "ours" and version:
             sha = run(["git", "-C", REPO_ROOT, "rev-parse", "--short", "HEAD"], timeout=30).stdout.strip()
@@ -668,16 +906,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append(
             {
                 "impl": name,
-                "label": impl.label,
+                "label": IMPLS[name].label,
                 "version": version,
                 "openai": (first.get("versions") or {}).get("openai"),
                 "otel_sdk": (first.get("versions") or {}).get("opentelemetry-sdk"),
                 "http_package": first.get("http_package"),
                 "install": install.to_json(),
-                "results": results,
-                "notes": row_notes(name, install, results, pins),
+                "results": results[name],
+                "notes": row_notes(name, install, results[name], pins),
             }
         )
+    comparison = compare_to_best(rows, modes) if not args.no_timing else {}
 
     counts: dict[str, dict[str, Any]] = {}
     if args.instructions:
@@ -691,16 +930,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     loads = " -> ".join(f"{x[0]:.2f}" for x in (load_start, load_end) if x is not None)
     if table:
         print()
+        if cycles_run:
+            rounds_text = (
+                f"interleaved, the median over {args.rounds} rounds of one bare and one instrumented batch of "
+                f"{args.batch} calls, taken in {cycles_run} cycles that each time every implementation once, in "
+                "alternating order (CPU time; quartiles in brackets; % of bare: the same samples over the bare "
+                "time of their round); ours ÷ this, paired by cycle: ours' median over the peer's median in "
+                "the same cycle, the median of the cycles and their range"
+            )
+            short = any(
+                (res.get("interleaved") or {}).get("method", "interleaved") != "interleaved"
+                for by_mode in results.values()
+                for res in by_mode.values()
+            )
+            if short:
+                rounds_text += (
+                    "; † cannot be switched off and on in one process: "
+                    f"{sum(split(args.short_runs, cycles_run, minimum=2))} short workers instead, spread over "
+                    "the cycles"
+                )
+        else:
+            rounds_text = "no interleaved rounds (--rounds 0)"
         print(
-            f"Per-call overhead (instrumented - bare, same process): interleaved, the median over {args.rounds} "
-            f"rounds of one bare and one instrumented batch of {args.batch} calls (CPU time; quartiles in "
-            f"brackets); sequential, the difference of two phases of {args.reps} reps x {args.calls} calls "
-            "(medians); † cannot be switched off and on in one process: the median over "
-            f"{args.short_runs} short workers instead; content capture on, in-process mock transport; "
-            f"{os.cpu_count()} CPUs, python {base_py}; pinned openai {pins['openai']}, "
+            f"Per-call overhead (instrumented - bare, same process): {rounds_text}; sequential, the difference "
+            f"of two phases of {args.reps} reps x {args.calls} calls (medians); content capture on, in-process "
+            f"mock transport; {os.cpu_count()} CPUs, python {base_py}; pinned openai {pins['openai']}, "
             f"opentelemetry-sdk {pins['opentelemetry-sdk']}; 1-min load average {loads or 'n/a'}."
         )
         print()
+        for line in best_lines(comparison):
+            print(line)
+        if comparison:
+            print()
         print(table)
         print()
     if counts:
@@ -722,12 +983,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "warmup": args.warmup,
             "rounds": args.rounds,
             "batch": args.batch,
+            "cycles": cycles_run,
+            "short_runs": args.short_runs,
             "pins": pins,
             "loadavg": [load_start, load_end],
             "cpus": os.cpu_count(),
             "python": base_py,
             "rows": rows,
             "table": table,
+            "best_peer": comparison,
             "instructions": counts,
         }
         args.json_out.write_text(json.dumps(payload, indent=2, default=str))

@@ -294,8 +294,11 @@ def run_paired(
                         index += 1
                     chunk = [texts[i] for i in docs]
                     before = time_loop(ours_fn, chunk, reps, warm=False).cpu_s
-                    proc.stdin.write(json.dumps({"corpus": name, "docs": docs}) + "\n")
-                    proc.stdin.flush()
+                    try:
+                        proc.stdin.write(json.dumps({"corpus": name, "docs": docs}) + "\n")
+                        proc.stdin.flush()
+                    except OSError as exc:
+                        return {"fatal": f"worker gone ({exc}; exit {proc.poll()})"}
                     reply = json.loads(proc.stdout.readline() or "{}")
                     if "cpu_s" not in reply:
                         return {"fatal": f"worker stopped answering (exit {proc.poll()})"}
@@ -307,7 +310,10 @@ def run_paired(
                 log(f"paired {name}: {len(chunks)} chunks, Presidio ÷ ours {out[name].ratio:.1f}×")
             return out
         finally:
-            proc.stdin.close()
+            try:
+                proc.stdin.close()
+            except OSError:  # the worker is gone already
+                pass
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

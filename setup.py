@@ -1,15 +1,19 @@
-"""Build hook: ship the start-up hook file that makes GENAI_AUDIT_ENABLED work.
+"""Build hooks: the start-up hook file that makes GENAI_AUDIT_ENABLED work, and one C extension.
 
 Python runs every ``*.pth`` file in site-packages at interpreter start; ours
 holds one line that reads the environment variable and, only when it is set,
-imports :mod:`genai_audit._autostart`.  Everything else is in pyproject.toml.
+imports :mod:`genai_audit._autostart`.
+
+``genai_audit.processors._collect`` is the candidate loop of the PII detectors
+in C. It is optional: without a compiler the install goes on and the detectors
+run the same loop in Python. Everything else is in pyproject.toml.
 """
 
 from __future__ import annotations
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 PTH_NAME = "genai_audit-autostart.pth"
@@ -34,4 +38,7 @@ class BuildPyWithPth(build_py):
         return [*super().get_outputs(include_bytecode), self._pth_target()]
 
 
-setup(cmdclass={"build_py": BuildPyWithPth})
+setup(
+    cmdclass={"build_py": BuildPyWithPth},
+    ext_modules=[Extension("genai_audit.processors._collect", ["processors/_collect.c"], optional=True)],
+)

@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml setup.py
 	@touch $(STAMP)
 
 setup: $(STAMP)
+	@# a stable name for the current environment: the benchmarks' commands run $(CACHE_DIR)/dev/bin/python
+	@ln -sfn $(VENV) $(CACHE_DIR)/dev
 	@# editable installs point at the checkout they were made from; re-point when it moved. Asked of
 	@# genai_audit.processors: genai_audit itself would be found in the current directory whatever the install
 	@$(BIN)/python -c "import genai_audit.processors as p, os, sys; sys.exit(os.path.dirname(os.path.dirname(p.__file__)) != os.getcwd())" \

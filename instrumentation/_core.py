@@ -330,13 +330,16 @@ class LLMCall:
             _METRIC_SETS[key] = sets
         telemetry = self.telemetry
         attrs = sets[0]
-        telemetry.duration.record(elapsed, attrs)
+        # recorded in the call's span context, so that the SDK's exemplar filter (trace_based by default,
+        # OTEL_METRICS_EXEMPLAR_FILTER) can link each point to the call's trace
+        context = trace.set_span_in_context(self.span)
+        telemetry.duration.record(elapsed, attrs, context)
         if self.first_chunk_at is not None:
-            telemetry.time_to_first_chunk.record(self.first_chunk_at - self.started, attrs)
+            telemetry.time_to_first_chunk.record(self.first_chunk_at - self.started, attrs, context)
         for (name, _), token_attrs in zip(_TOKEN_TYPES, sets[1:]):
             value = get(name)
             if isinstance(value, int):
-                telemetry.token_usage.record(value, token_attrs)
+                telemetry.token_usage.record(value, token_attrs, context)
 
 
 Extractor = Callable[[LLMCall, Any], None]

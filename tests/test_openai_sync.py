@@ -181,6 +181,52 @@ def test_metrics_token_usage_and_duration(instrumented: Telemetry, oai: openai.O
     assert list(duration.explicit_bounds)[:3] == [0.01, 0.02, 0.04]
 
 
+def test_metric_points_link_to_the_calls_trace(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
+    """Each point carries an exemplar of the call's span (the SDK's default trace_based exemplar filter)."""
+    fake.script(Reply(text="ok", input_tokens=12, output_tokens=5), Reply(text="ok", input_tokens=1, output_tokens=1))
+    oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    # another model: its points are not the first call's (a histogram bucket keeps one exemplar)
+    stream = oai.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "y"}], stream=True)
+    for _ in stream:
+        pass
+    spans = {span.context.span_id: span for span in instrumented.spans()}
+    assert len(spans) == 2
+    metrics = instrumented.metrics()
+    names = (sc.METRIC_OPERATION_DURATION, sc.METRIC_TOKEN_USAGE, sc.METRIC_TIME_TO_FIRST_CHUNK)
+    exemplars = [e for name in names for point in metrics[name] for e in point.exemplars]
+    # duration: a point per call; first chunk: the streamed call's; tokens: 2 per call
+    assert len(exemplars) == 3 + 4
+    for exemplar in exemplars:
+        span = spans[exemplar.span_id]
+        assert exemplar.trace_id == span.context.trace_id
+
+
+def test_exemplars_follow_the_sdks_filter(oai: openai.OpenAI, fake, settings: Settings) -> None:
+    """With the exemplar filter off (OTEL_METRICS_EXEMPLAR_FILTER=always_off), points carry none."""
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from genai_audit.instrumentation.openai import OpenAIInstrumentor
+
+    telemetry = Telemetry()
+    telemetry.reader = InMemoryMetricReader()
+    telemetry.meter_provider = MeterProvider(
+        metric_readers=[telemetry.reader], exemplar_filter=AlwaysOffExemplarFilter()
+    )
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, settings=settings
+    )
+    try:
+        fake.script(Reply(text="ok", input_tokens=12, output_tokens=5))
+        oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    finally:
+        instrumentor.uninstrument()
+    points = [p for points in telemetry.metrics().values() for p in points]
+    assert len(points) == 3
+    assert all(not p.exemplars for p in points)
+
+
 def test_metric_points_keep_each_calls_own_attributes(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
     """Calls to different models, and a failed one, land on separate points with their own attributes."""
     fake.script(

@@ -112,6 +112,11 @@ append_finding(Pass *pass, PyObject *start, PyObject *end, PyObject *normalized)
     PyTuple_SET_ITEM(finding, 3, Py_NewRef(pass->kind));
     PyTuple_SET_ITEM(finding, 4, Py_NewRef(normalized));
     PyTuple_SET_ITEM(finding, 5, Py_NewRef(pass->priority));
+#if PY_VERSION_HEX >= 0x030E0000
+    /* and what it does since 3.14, whose tuples cache their hash: mark it not computed (-1); tp_alloc
+     * leaves it zeroed, which tuple's hash would return as the hash of every finding */
+    ((PyTupleObject *)finding)->ob_hash = -1;
+#endif
     int result;
     if (PyList_CheckExact(pass->found)) {
         result = PyList_Append(pass->found, finding);
@@ -156,6 +161,16 @@ unpack3(PyObject *refined, PyObject **items)
     PyObject *extra = PyIter_Next(iterator);
     if (extra != NULL) {
         Py_DECREF(extra);
+#if PY_VERSION_HEX >= 0x030E0000
+        /* since 3.14 the message gives the length of a list, tuple or dict */
+        if (PyList_CheckExact(refined) || PyTuple_CheckExact(refined) || PyDict_CheckExact(refined)) {
+            Py_ssize_t size = PyDict_CheckExact(refined) ? PyDict_Size(refined) : Py_SIZE(refined);
+            if (size > 3) {
+                PyErr_Format(PyExc_ValueError, "too many values to unpack (expected 3, got %zd)", size);
+                goto error;
+            }
+        }
+#endif
         PyErr_SetString(PyExc_ValueError, "too many values to unpack (expected 3)");
         goto error;
     }
@@ -298,12 +313,24 @@ refined_generic(Pass *pass, Py_ssize_t start_byte, Py_ssize_t end_byte, Py_ssize
     if (slice == NULL || PyObject_SetItem(pass->taken, slice, ones) < 0) {
         goto done;
     }
-    /* found.append(Finding(first + offset, first + length, ...)) */
+    /* found.append(Finding(first + offset, first + length, ...)): the second sum only once the first is made,
+     * as Python evaluates them (either may call the offsets' own Python code, or fail) */
     first = PyLong_FromSsize_t(first_char);
     if (first == NULL) {
         goto done;
     }
-    result = append_finding(pass, PyNumber_Add(first, offset), PyNumber_Add(first, length), normalized);
+    tmp = PyNumber_Add(first, offset);
+    if (tmp == NULL) {
+        goto done;
+    }
+    {
+        PyObject *stop = PyNumber_Add(first, length);
+        if (stop == NULL) {
+            goto done;
+        }
+        result = append_finding(pass, tmp, stop, normalized);
+        tmp = NULL; /* append_finding took it */
+    }
 done:
     Py_XDECREF(start);
     Py_XDECREF(end);
@@ -353,8 +380,9 @@ refined(Pass *pass, Py_ssize_t start, Py_ssize_t end, Py_ssize_t first, Py_ssize
             result = -1;
         }
         else {
-            result = append_finding(pass, PyLong_FromSsize_t(first + offset), PyLong_FromSsize_t(first + length),
-                                    normalized);
+            PyObject *from = PyLong_FromSsize_t(first + offset);
+            PyObject *to = from == NULL ? NULL : PyLong_FromSsize_t(first + length);
+            result = append_finding(pass, from, to, normalized);
         }
     }
     Py_DECREF(offset_obj);
@@ -456,7 +484,7 @@ PyDoc_STRVAR(collect_doc,
              "The candidate loop of Detector.collect: findings appended to found and claimed in taken.");
 
 static PyObject *
-collect(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+collect(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 16) {
         PyErr_Format(PyExc_TypeError, "collect() takes 16 positional arguments (%zd given)", nargs);

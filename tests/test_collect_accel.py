@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -188,6 +188,53 @@ def test_exceptions_from_callbacks_propagate_unchanged(make: Callable[[BaseExcep
 def test_odd_refiner_answers_behave_alike(refine: Callable[[str], Any], text: str) -> None:
     found, _, error = same([d.Detector("R", d.PII, r"[0-9]+", refine=refine)], text)
     assert found or error is not None
+
+
+class _Index:
+    """An offset that slices (``__index__``) but does not add to an int."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __index__(self) -> int:
+        return self.value
+
+
+class _LoggedIndex(_Index):
+    """An offset that also adds, logging each ``first + offset``."""
+
+    calls: ClassVar[list[tuple[Any, ...]]] = []
+
+    def __radd__(self, other: int) -> int:
+        self.calls.append(("radd", other, self.value))
+        return other + self.value
+
+
+@pytest.mark.parametrize("text", ["é😀 12 中 34", "ab 12 cd 34"])
+def test_finding_offsets_are_added_in_order_and_stop_at_the_first_error(text: str) -> None:
+    # first + offset fails, so first + length is never computed: its __radd__ is not called (the C loop once
+    # evaluated both sums before checking either, calling Python code with an exception possibly pending)
+    calls = _LoggedIndex.calls
+    detector = d.Detector("R", d.PII, r"[0-9]+", refine=lambda v: (_Index(0), _LoggedIndex(len(v)), v))
+    found, _, error = same([detector], text, calls)
+    assert isinstance(error, TypeError)
+    assert found == []
+    # and when both sums succeed they run in order, once each
+    detector = d.Detector("R", d.PII, r"[0-9]+", refine=lambda v: (_LoggedIndex(0), _LoggedIndex(1), v))
+    found, _, error = same([detector], text, calls)
+    assert error is None
+    assert [(f.end - f.start) for f in found] == [1, 1]
+
+
+def test_findings_hash_as_tuples() -> None:
+    # a finding made in C hashes like the same tuple made in Python (3.14 tuples cache their hash)
+    text = "mail ana@example.com or 4111 1111 1111 1111, ip 10.0.0.1 é"
+    accelerated, _, error = run(DEFAULT_SCANNER.detectors, text, "c")
+    reference = run(DEFAULT_SCANNER.detectors, text, "python")[0]
+    assert error is None
+    assert len(accelerated) >= 3 and accelerated == reference
+    assert [hash(f) for f in accelerated] == [hash(tuple(f)) for f in accelerated] == [hash(f) for f in reference]
+    assert set(accelerated) == set(reference)
 
 
 def test_a_bool_returning_reject_and_a_falsy_raising_one() -> None:

@@ -583,6 +583,11 @@ collect(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
             }
         }
         Py_DECREF(spans);
+        /* RE2 reports spans inside the text; any other span would index outside the buffers below */
+        if (match_end < match_start || match_end > size || (start >= 0 && (end < start || end > size))) {
+            PyErr_SetString(PyExc_ValueError, "a match span lies outside the text");
+            goto error;
+        }
         /* where the next search starts, as finditer does it */
         if (match_end > pos) {
             pos = match_end;

@@ -7,6 +7,7 @@ refiners and context tests with the same arguments, and let their exceptions thr
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Callable, Sequence
@@ -250,3 +251,22 @@ def test_the_python_loop_stays_available() -> None:
         assert DEFAULT_SCANNER.scan("mail ana@example.com")[0].entity == d.EMAIL
     if d._collect_in_c is not None:
         assert d.ACCELERATED
+
+
+@pytest.mark.parametrize("span", [(0, 99), (3, 2), (-1, 5)])
+def test_a_span_outside_the_text_is_refused(span: tuple[int, int]) -> None:
+    """RE2 never reports one; a match callable that did would make the C loop index outside the text."""
+    from genai_audit.processors._collect import collect
+
+    text = "abc def"
+    data = text.encode()
+
+    def match(_anchor: Any, _view: Any, _pos: int, _size: int) -> list[tuple[int, int]]:
+        return [(0, 3), span]
+
+    found: list[d.Finding] = []
+    args = (match, None, memoryview(data), data, text, bytearray(len(data)), True, 1, None, None, None)
+    with pytest.raises(ValueError, match="outside the text") if span[0] >= 0 else contextlib.nullcontext():
+        collect(*args, "E", "pii", 1, d.Finding, found)
+    if span[0] < 0:  # the group took no part: nothing found, nothing refused
+        assert found == []

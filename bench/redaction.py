@@ -23,7 +23,12 @@ What it does, in one run:
    (``${XDG_CACHE_HOME:-~/.cache}/genai-audit/bench-venvs/presidio``) through
    ``bench/_presidio_worker.py``: regex-only (``no_op`` NLP engine, all recognizers
    and only the six scored types) and with a spaCy English model.
-4. Scores precision and recall per entity type for ours and Presidio, checks the
+4. Times ours and Presidio regex-only again, paired in time: chunk by chunk (about
+   ``--paired-chunk-kb`` of documents each), ours, then Presidio in a worker that
+   answers timing requests (``--serve``), then ours again. The 100x target and the
+   density table use these paired sums; the host's speed drifts too much between
+   timings taken minutes apart for the unpaired ratio to decide it.
+5. Scores precision and recall per entity type for ours and Presidio, checks the
    targets, profiles our redactor per detector and with cProfile, prints a
    markdown report and writes it to ``bench/README-redaction.md``.
 

@@ -192,7 +192,8 @@ def text_part(text: Any) -> dict[str, Any]:
 
 
 def int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    # a plain int answers on the first test: token counts and request numbers almost always are one
+    return value if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)) else None
 
 
 def float_or_none(value: Any) -> float | None:

@@ -184,7 +184,7 @@ def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attribu
     max_tokens = get_arg("max_completion_tokens")
     if max_tokens is None:
         max_tokens = get_arg("max_tokens")
-    if type(max_tokens) is int or (max_tokens is not None and int_or_none(max_tokens) is not None):
+    if max_tokens is not None and int_or_none(max_tokens) is not None:
         attributes[sc.REQUEST_MAX_TOKENS] = max_tokens
     for key, name in _CHAT_FLOATS:
         value = get_arg(name)
@@ -224,10 +224,6 @@ _fast_completions: dict[type, bool] = {}
 _fast_choices: dict[type, bool] = {}
 
 
-def _count(value: Any) -> int | None:
-    return value if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)) else None
-
-
 def read_usage(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
@@ -235,21 +231,21 @@ def read_usage(call: LLMCall, usage: Any) -> None:
     attributes = call.attributes
     # Chat Completions names first; the Responses API's names only when those are absent
     prompt = values.get("prompt_tokens")
-    count = _count(get(usage, "input_tokens") if prompt is None else prompt)
+    count = int_or_none(get(usage, "input_tokens") if prompt is None else prompt)
     if count is not None:
         attributes[sc.USAGE_INPUT_TOKENS] = count
     completion = values.get("completion_tokens")
-    count = _count(get(usage, "output_tokens") if completion is None else completion)
+    count = int_or_none(get(usage, "output_tokens") if completion is None else completion)
     if count is not None:
         attributes[sc.USAGE_OUTPUT_TOKENS] = count
     details = values.get("prompt_tokens_details") or get(usage, "input_tokens_details")
     if details is not None:
-        count = _count(get(details, "cached_tokens"))
+        count = int_or_none(get(details, "cached_tokens"))
         if count is not None:
             attributes[sc.USAGE_CACHE_READ_INPUT_TOKENS] = count
     details = values.get("completion_tokens_details") or get(usage, "output_tokens_details")
     if details is not None:
-        count = _count(get(details, "reasoning_tokens"))
+        count = int_or_none(get(details, "reasoning_tokens"))
         if count is not None:
             attributes[sc.USAGE_REASONING_OUTPUT_TOKENS] = count
 
@@ -258,7 +254,7 @@ def _read_ids(call: LLMCall, values: Mapping[str, Any]) -> None:
     attributes = call.attributes
     for key, name in _ID_ATTRIBUTES:
         value = values.get(name)
-        if type(value) is str or isinstance(value, str):
+        if isinstance(value, str):
             attributes[key] = value
 
 

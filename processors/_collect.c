@@ -210,6 +210,19 @@ encoded_length(PyObject *value, PyObject *a, PyObject *b)
     return PyLong_FromSsize_t(length);
 }
 
+/* obj == number with Python's ==: 1, 0, or -1 with an exception set */
+static int
+equals(PyObject *obj, Py_ssize_t number)
+{
+    PyObject *other = PyLong_FromSsize_t(number);
+    if (other == NULL) {
+        return -1;
+    }
+    int result = PyObject_RichCompareBool(obj, other, Py_EQ);
+    Py_DECREF(other);
+    return result;
+}
+
 /* The refined span as the Python loop computes it, for refiners whose offsets are not plain
  * 0 <= offset <= length <= len(value) integers: Python arithmetic, slicing and bytearray methods,
  * whatever they make of such offsets. */
@@ -236,26 +249,13 @@ refined_generic(Pass *pass, Py_ssize_t start_byte, Py_ssize_t end_byte, Py_ssize
         tmp = NULL;
     }
     else {
-        int whole = 0;
-        PyObject *zero = PyLong_FromLong(0);
-        if (zero == NULL) {
-            goto done;
+        /* offset == 0 and length == len(value), evaluated as Python does */
+        int whole = equals(offset, 0);
+        if (whole > 0) {
+            whole = equals(length, PyUnicode_GET_LENGTH(value));
         }
-        whole = PyObject_RichCompareBool(offset, zero, Py_EQ);
-        Py_DECREF(zero);
         if (whole < 0) {
             goto done;
-        }
-        if (whole) {
-            PyObject *size = PyLong_FromSsize_t(PyUnicode_GET_LENGTH(value));
-            if (size == NULL) {
-                goto done;
-            }
-            whole = PyObject_RichCompareBool(length, size, Py_EQ);
-            Py_DECREF(size);
-            if (whole < 0) {
-                goto done;
-            }
         }
         if (whole) {
             end = PyLong_FromSsize_t(end_byte);

@@ -24,12 +24,13 @@ setup: $(STAMP)
 	@# genai_audit.processors: genai_audit itself would be found in the current directory whatever the install
 	@$(BIN)/python -c "import genai_audit.processors as p, os, sys; sys.exit(os.path.dirname(os.path.dirname(p.__file__)) != os.getcwd())" \
 		|| $(BIN)/python -m pip install --quiet --no-deps -e .
-	@# the detectors' C extension, built in place: an install made for an earlier checkout at this path
-	@# has none for this one, or an older one (whole seconds: the build copies it with its time truncated).
-	@# Optional: without a compiler the detectors run their Python loop
-	@$(BIN)/python -c "import genai_audit.processors._collect as c, os, sys; \
-		sys.exit(int(os.path.getmtime(c.__file__)) < int(os.path.getmtime('processors/_collect.c')))" 2>/dev/null \
-		|| $(BIN)/python -W ignore setup.py -q build_ext --inplace
+	@# the C extensions, built in place: an install made for an earlier checkout at this path has none
+	@# for this one, or older ones (whole seconds: the build copies them with their times truncated).
+	@# Optional: without a compiler the detectors run their Python loop and content is encoded by json
+	@$(BIN)/python -c "import importlib, os, sys; \
+		built = {'genai_audit.processors._collect': 'processors/_collect.c', 'genai_audit._jsonenc': 'genai_audit/_jsonenc.c'}; \
+		sys.exit(any(int(os.path.getmtime(importlib.import_module(m).__file__)) < int(os.path.getmtime(c)) for m, c in built.items()))" \
+		2>/dev/null || $(BIN)/python -W ignore setup.py -q build_ext --inplace
 
 demo: setup
 	$(BIN)/genai-audit demo

@@ -1,4 +1,4 @@
-"""Build hooks: the start-up hook file that makes GENAI_AUDIT_ENABLED work, and one C extension.
+"""Build hooks: the start-up hook file that makes GENAI_AUDIT_ENABLED work, and two C extensions.
 
 Python runs every ``*.pth`` file in site-packages at interpreter start; ours
 holds one line that reads the environment variable and, only when it is set,
@@ -6,7 +6,9 @@ imports :mod:`genai_audit._autostart`.
 
 ``genai_audit.processors._collect`` is the candidate loop of the PII detectors
 in C. It is optional: without a compiler the install goes on and the detectors
-run the same loop in Python. Everything else is in pyproject.toml.
+run the same loop in Python. ``genai_audit._jsonenc`` writes captured content as
+JSON; without it the standard library's encoder does. Everything else is in
+pyproject.toml.
 """
 
 from __future__ import annotations
@@ -40,5 +42,8 @@ class BuildPyWithPth(build_py):
 
 setup(
     cmdclass={"build_py": BuildPyWithPth},
-    ext_modules=[Extension("genai_audit.processors._collect", ["processors/_collect.c"], optional=True)],
+    ext_modules=[
+        Extension("genai_audit.processors._collect", ["processors/_collect.c"], optional=True),
+        Extension("genai_audit._jsonenc", ["genai_audit/_jsonenc.c"], optional=True),
+    ],
 )

@@ -62,14 +62,44 @@ def guarded(what: str) -> Iterator[None]:
 _IN_CALL = otel_context.create_key("genai_audit.in_llm_call")
 
 
+def _suppression_keys() -> tuple[str, ...] | None:
+    """The context keys ``is_instrumentation_enabled`` reads, when this version names them where expected."""
+    try:
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY  # type: ignore[attr-defined]
+        from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
+    except ImportError:
+        return None
+    keys = (_SUPPRESS_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+    if not all(isinstance(key, str) for key in keys):
+        return None
+    # the keys are only used when setting them switches instrumentation off, as they are read here
+    probe = otel_context.get_current()
+    for key in keys:
+        token = otel_context.attach(otel_context.set_value(key, True, probe))
+        try:
+            if is_instrumentation_enabled():
+                return None
+        finally:
+            otel_context.detach(token)
+    return keys
+
+
+_SUPPRESSION_KEYS = _suppression_keys()
+
+
 def suppressed() -> bool:
     """True when this call must not be traced.
 
     Either instrumentation is switched off for this context (as inside an
     exporter), or we are already inside an instrumented call (an SDK helper
     calling another wrapped method), which keeps it to one span per call.
+    The current context is read once, for all three keys.
     """
-    return not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL) is True
+    keys = _SUPPRESSION_KEYS
+    if keys is None:
+        return not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL) is True
+    values = otel_context.get_current()
+    return values.get(_IN_CALL) is True or bool(values.get(keys[0]) or values.get(keys[1]))
 
 
 def _histogram(meter: Meter, name: str, unit: str, description: str, buckets: tuple[float, ...]) -> Histogram:
@@ -148,6 +178,7 @@ class LLMCall:
         "accumulator",
         "attributes",
         "content",
+        "context",
         "first_chunk_at",
         "span",
         "started",
@@ -179,6 +210,9 @@ class LLMCall:
             self.content = {}
         #: the stream accumulator, for a call that returned a stream
         self.accumulator: Any = None
+        #: the context the client ran in (the span current in it), once attached: metric points are
+        #: recorded in it, so that the SDK's exemplar filter links them to the call's trace
+        self.context: otel_context.Context | None = None
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None
         # end() takes the one item: list.pop is atomic, so exactly one caller gets it,
@@ -204,7 +238,9 @@ class LLMCall:
         Returns the token for :meth:`detach`, or None when that failed.
         """
         try:
-            return otel_context.attach(otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(self.span)))
+            context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(self.span))
+            self.context = context
+            return otel_context.attach(context)
         except Exception:  # noqa: BLE001 - swallowed() counts and logs it
             swallowed("making the span current")
             return None
@@ -332,7 +368,9 @@ class LLMCall:
         attrs = sets[0]
         # recorded in the call's span context, so that the SDK's exemplar filter (trace_based by default,
         # OTEL_METRICS_EXEMPLAR_FILTER) can link each point to the call's trace
-        context = trace.set_span_in_context(self.span)
+        context = self.context
+        if context is None:  # not attached: the call failed before the client ran
+            context = trace.set_span_in_context(self.span)
         telemetry.duration.record(elapsed, attrs, context)
         if self.first_chunk_at is not None:
             telemetry.time_to_first_chunk.record(self.first_chunk_at - self.started, attrs, context)

@@ -287,6 +287,27 @@ def test_suppressed_context_is_not_traced(instrumented: Telemetry, oai: openai.O
     assert instrumented.spans() == []
 
 
+@pytest.mark.parametrize("key", ["keyed", "plain"])
+def test_each_suppression_key_alone_is_honoured(instrumented: Telemetry, oai: openai.OpenAI, key: str) -> None:
+    """Either key of is_instrumentation_enabled, set alone (as older libraries set the plain one), suppresses."""
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+    from genai_audit.instrumentation import _core
+
+    assert _core._SUPPRESSION_KEYS is not None  # the current context is read once per call
+    name = _core._SUPPRESSION_KEYS[0] if key == "keyed" else "suppress_instrumentation"
+    token = context.attach(context.set_value(name, True))
+    try:
+        assert not is_instrumentation_enabled()
+        assert _core.suppressed()
+        oai.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    finally:
+        context.detach(token)
+    assert instrumented.spans() == []
+    assert not _core.suppressed()
+
+
 def test_uninstrument_restores_original_methods(telemetry: Telemetry) -> None:
     """uninstrument() puts back exactly the SDK's own functions."""
     from openai.resources.chat.completions import AsyncCompletions, Completions

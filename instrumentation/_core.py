@@ -65,7 +65,7 @@ _IN_CALL = otel_context.create_key("genai_audit.in_llm_call")
 def _suppression_keys() -> tuple[str, ...] | None:
     """The context keys ``is_instrumentation_enabled`` reads, when this version names them where expected."""
     try:
-        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY  # type: ignore[attr-defined]
+        from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
         from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
     except ImportError:
         return None

@@ -87,17 +87,14 @@ static const char ESCAPE[128] = {
     ['"'] = '"', ['\\'] = '\\',
 };
 
-/* 1 for the bytes of a one-byte-kind string that are not copied as they are: the escaped ASCII
- * characters, and Latin-1 characters above ASCII (two bytes in UTF-8). Filled at module init. */
-static unsigned char SPECIAL[256];
-
 static const char HEX[] = "0123456789abcdef";
 
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-/* whether any of the 8 bytes in x is SPECIAL: above ASCII, below 0x20, '"' or '\\' (the usual
- * word-at-a-time tests: a byte below n sets its high bit in (x - n*ONES) & ~x, a zero byte in x ^ c*ONES) */
+/* whether any of the 8 bytes in x is not copied as it is: above ASCII (two bytes in UTF-8), below 0x20, '"'
+ * or '\\' (the usual word-at-a-time tests: a byte below n sets its high bit in (x - n*ONES) & ~x, and a
+ * zero byte of x ^ c*ONES is a byte equal to c) */
 static inline int
 special8(uint64_t x)
 {
@@ -172,7 +169,7 @@ write_str(Out *out, PyObject *text)
                 }
                 run += 8;
             }
-            while (run < n && !SPECIAL[s[run]]) {
+            while (run < n && s[run] < 0x80 && !ESCAPE[s[run]]) {
                 run++;
             }
             memcpy(p, s + i, (size_t)(run - i));
@@ -381,20 +378,7 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static int
-exec_module(PyObject *Py_UNUSED(module))
-{
-    for (int c = 0; c < 128; c++) {
-        SPECIAL[c] = ESCAPE[c] != 0;
-    }
-    for (int c = 128; c < 256; c++) {
-        SPECIAL[c] = 1;
-    }
-    return 0;
-}
-
 static PyModuleDef_Slot slots[] = {
-    {Py_mod_exec, exec_module},
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif

@@ -574,11 +574,22 @@ def paired_ratio(
 COUNT_CALLS = {"nonstream": (10, 40), "stream": (4, 16)}
 
 
-def count_instructions(py: Path, impl: str, mode: str, calls: int, timeout: float) -> int:
-    """Instructions ``valgrind --tool=callgrind`` counts for a worker making ``calls`` calls."""
-    cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", str(py), str(WORKER)]
-    cmd += ["--impl", impl, "--mode", mode, "--count", str(calls)]
+#: cachegrind's events kept with --cache-sim, by the name of its summary column
+CACHE_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "Bcm", "Bim")
+
+
+def count_instructions(
+    py: Path, impl: str, mode: str, calls: int, timeout: float, cache_sim: bool = False
+) -> dict[str, int]:
+    """Events valgrind counts for a worker making ``calls`` calls: ``Ir`` (instructions) under callgrind,
+    or, with ``cache_sim``, cachegrind's simulated first-level cache misses and branch mispredictions too."""
     with tempfile.TemporaryDirectory(prefix="overhead-count-") as cwd:
+        out_file = os.path.join(cwd, "cachegrind.out")
+        if cache_sim:
+            tool = ["--tool=cachegrind", "--cache-sim=yes", "--branch-sim=yes", f"--cachegrind-out-file={out_file}"]
+        else:
+            tool = ["--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        cmd = ["valgrind", *tool, str(py), str(WORKER), "--impl", impl, "--mode", mode, "--count", str(calls)]
         proc = subprocess.run(
             cmd,
             capture_output=True,
@@ -588,22 +599,38 @@ def count_instructions(py: Path, impl: str, mode: str, calls: int, timeout: floa
             cwd=cwd,
             check=False,
         )
-    found = re.search(r"Collected : (\d+)", proc.stderr)
-    if proc.returncode != 0 or found is None:
+        events: dict[str, int] = {}
+        if proc.returncode == 0 and cache_sim and os.path.exists(out_file):
+            names: list[str] = []
+            with open(out_file) as fh:
+                for line in fh:
+                    if line.startswith("events:"):
+                        names = line.split()[1:]
+                    elif line.startswith("summary:"):
+                        events = {n: int(v) for n, v in zip(names, line.split()[1:]) if n in CACHE_EVENTS}
+        elif proc.returncode == 0 and not cache_sim:
+            found = re.search(r"Collected : (\d+)", proc.stderr)
+            if found is not None:
+                events = {"Ir": int(found.group(1))}
+    if proc.returncode != 0 or "Ir" not in events:
         tail = " | ".join(ln for ln in proc.stderr.splitlines()[-4:] if ln.strip())
-        raise RuntimeError(f"{impl}/{mode} x{calls} under callgrind exited {proc.returncode}: {tail[:400]}")
+        tool_name = "cachegrind" if cache_sim else "callgrind"
+        raise RuntimeError(f"{impl}/{mode} x{calls} under {tool_name} exited {proc.returncode}: {tail[:400]}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     wanted = 0 if impl == "bare" else calls
     if report.get("spans") != wanted:  # an instrumented run that made no spans would count nothing
         raise RuntimeError(f"{impl}/{mode} x{calls} exported {report.get('spans')} spans, not {wanted}")
-    return int(found.group(1))
+    return events
 
 
-def instruction_counts(pythons: dict[str, Path], modes: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+def instruction_counts(
+    pythons: dict[str, Path], modes: list[str], timeout: float, cache_sim: bool = False
+) -> dict[str, dict[str, Any]]:
     """Instructions per call, bare and instrumented, by implementation and mode (each in its own venv).
 
     The count does not follow what else the machine is doing, so the runs go two at a time; it moves a
-    little between runs (up to about 0.5 % of a bare call), so compare several.
+    little between runs (up to about 0.5 % of a bare call), so compare several. With ``cache_sim`` the
+    per-call first-level cache misses and mispredicted branches come with it (``events``).
     """
     jobs: dict[tuple[str, str, str, int], Any] = {}
     out: dict[str, dict[str, Any]] = {name: {} for name in pythons}
@@ -612,14 +639,18 @@ def instruction_counts(pythons: dict[str, Path], modes: list[str], timeout: floa
             for mode in modes:
                 for impl in {"bare", name}:
                     for calls in COUNT_CALLS[mode]:
-                        jobs[name, mode, impl, calls] = pool.submit(count_instructions, py, impl, mode, calls, timeout)
+                        jobs[name, mode, impl, calls] = pool.submit(
+                            count_instructions, py, impl, mode, calls, timeout, cache_sim
+                        )
         for name in pythons:
             for mode in modes:
                 few, many = COUNT_CALLS[mode]
                 try:
                     per_call = {
-                        impl: (jobs[name, mode, impl, many].result() - jobs[name, mode, impl, few].result())
-                        / (many - few)
+                        impl: {
+                            event: (jobs[name, mode, impl, many].result()[event] - count) / (many - few)
+                            for event, count in jobs[name, mode, impl, few].result().items()
+                        }
                         for impl in {"bare", name}
                     }
                 except Exception as exc:  # noqa: BLE001 - reported in the table
@@ -627,22 +658,44 @@ def instruction_counts(pythons: dict[str, Path], modes: list[str], timeout: floa
                     log(f"instructions {name}/{mode}: FAILED: {exc}")
                     continue
                 out[name][mode] = {
-                    "bare": per_call["bare"],
-                    "instrumented": per_call[name],
-                    "overhead": per_call[name] - per_call["bare"],
+                    "bare": per_call["bare"]["Ir"],
+                    "instrumented": per_call[name]["Ir"],
+                    "overhead": per_call[name]["Ir"] - per_call["bare"]["Ir"],
                 }
+                if cache_sim:
+                    bare = per_call["bare"]
+                    out[name][mode]["events"] = {
+                        event: {"bare": bare[event], "overhead": per_call[name][event] - bare[event]}
+                        for event in CACHE_EVENTS
+                    }
                 log(f"instructions {name}/{mode}: {out[name][mode]['overhead'] / 1e6:.3f} M per call over bare")
     return out
 
 
+def _event_overhead(entry: dict[str, Any], *names: str) -> float | None:
+    events = entry.get("events")
+    if not events:
+        return None
+    return float(sum(events[n]["overhead"] for n in names))
+
+
+#: the cache-simulation columns: (heading, cachegrind events summed)
+CACHE_COLUMNS = (
+    ("first-level cache misses (instruction + data)", ("I1mr", "D1mr", "D1mw")),
+    ("mispredicted branches (conditional + indirect)", ("Bcm", "Bim")),
+)
+
+
 def instruction_table(rows: list[dict[str, Any]], counts: dict[str, dict[str, Any]], modes: list[str]) -> str:
     ours = counts.get("ours", {})
-    head = (
-        "| implementation | "
-        + " | ".join(f"{mode} overhead, M instructions per call | × ours" for mode in modes)
-        + " | bare, M instructions per call |"
-    )
-    lines = [head, "|" + "---|" * (2 * len(modes) + 2)]
+    simulated = any("events" in entry for found in counts.values() for entry in found.values())
+    columns: list[tuple[str, tuple[str, ...]]] = [("M instructions", ("Ir",))]
+    if simulated:
+        columns += list(CACHE_COLUMNS)
+    head = "| implementation | "
+    head += " | ".join(f"{mode} overhead, {title} per call | × ours" for mode in modes for title, _ in columns)
+    head += " | bare, M instructions per call |"
+    lines = [head, "|" + "---|" * (2 * len(modes) * len(columns) + 2)]
     for r in rows:
         found = counts.get(r["impl"])
         if found is None:
@@ -650,12 +703,21 @@ def instruction_table(rows: list[dict[str, Any]], counts: dict[str, dict[str, An
         cells = [r["label"]]
         for mode in modes:
             entry = found.get(mode, {})
-            if "overhead" not in entry:
-                cells.extend([entry.get("error", "—")[:120], "—"])
-                continue
-            cells.append(f"{entry['overhead'] / 1e6:.3f}")
-            base = ours.get(mode, {}).get("overhead")
-            cells.append("—" if r["impl"] in ("ours", "bare") or not base else f"{entry['overhead'] / base:.2f}x")
+            for _, names in columns:
+                if "overhead" not in entry:
+                    cells.extend([entry.get("error", "—")[:120] if names == ("Ir",) else "—", "—"])
+                    continue
+                if names == ("Ir",):
+                    value: float | None = entry["overhead"]
+                    base = ours.get(mode, {}).get("overhead")
+                else:
+                    value = _event_overhead(entry, *names)
+                    base = _event_overhead(ours.get(mode, {}), *names)
+                if value is None:
+                    cells.extend(["—", "—"])
+                    continue
+                cells.append(f"{value / 1e6:.3f}" if names == ("Ir",) else f"{value:,.0f}")
+                cells.append("—" if r["impl"] in ("ours", "bare") or not base else f"{value / base:.2f}x")
         cells.append(" / ".join(f"{found.get(m, {}).get('bare', float('nan')) / 1e6:.2f}" for m in modes))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -819,6 +881,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="also count instructions per call under valgrind (callgrind): independent of the load",
     )
+    ap.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="with --instructions: count under cachegrind, with its cache and branch simulation (slower)",
+    )
     ap.add_argument("--no-timing", action="store_true", help="skip the timed runs (with --instructions)")
     ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
     ap.add_argument("--modes", default=",".join(MODES), help="nonstream,stream (default both)")
@@ -923,8 +990,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if shutil.which("valgrind") is None:
             log("--instructions needs valgrind on PATH; no instruction counts")
         else:
-            log(f"counting instructions under callgrind ({len(pythons)} venvs, {os.cpu_count()} at a time)")
-            counts = instruction_counts(pythons, modes, args.timeout)
+            tool = "cachegrind with cache and branch simulation" if args.cache_sim else "callgrind"
+            log(f"counting instructions under {tool} ({len(pythons)} venvs, {os.cpu_count()} at a time)")
+            counts = instruction_counts(pythons, modes, args.timeout, args.cache_sim)
     table = build_table(rows) if not args.no_timing else ""
     load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
     loads = " -> ".join(f"{x[0]:.2f}" for x in (load_start, load_end) if x is not None)
@@ -965,8 +1033,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table)
         print()
     if counts:
+        tool = (
+            "--tool=cachegrind --cache-sim=yes --branch-sim=yes (caches as it reads them from the host)"
+            if args.cache_sim
+            else "--tool=callgrind"
+        )
         print(
-            "Instructions per call under valgrind --tool=callgrind (PYTHONHASHSEED=0; the difference of two runs "
+            f"Instructions per call under valgrind {tool} (PYTHONHASHSEED=0; the difference of two runs "
             f"making {COUNT_CALLS['nonstream'][0]} and {COUNT_CALLS['nonstream'][1]} non-streaming calls, "
             f"{COUNT_CALLS['stream'][0]} and {COUNT_CALLS['stream'][1]} streaming calls; overhead = instrumented "
             "- bare in the same venv):"

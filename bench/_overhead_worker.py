@@ -634,15 +634,19 @@ def count_only(impl: str, mode: str, calls: int) -> int:
 
     Run under ``valgrind --tool=callgrind`` twice with different ``calls``, the difference of the two
     instruction totals divided by the difference of the calls is the instructions of one call, start-up
-    and imports cancelling out.
+    and imports cancelling out. The garbage collector is off during the calls: a collection falling
+    between the two runs' numbers of calls would move the per-call figure by tens of thousands.
     """
     sinks = Sinks()
     handler = Handler(http_module())
     if impl != "bare":
         instrument(impl, sinks)
     call = make_call(make_client(handler), mode)
+    gc.collect()
+    gc.disable()
     for _ in range(calls):
         call()
+    gc.enable()
     print(json.dumps({"impl": impl, "mode": mode, "calls": calls, "spans": sinks.spans}))
     return 0
 

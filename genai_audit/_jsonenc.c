@@ -2,7 +2,7 @@
  *
  * The content of a model call (its message parts) becomes span attributes as JSON on every call.
  * The standard library's C encoder spends most of that time escaping strings, character by
- * character through a generic read, and in one Python-level call per string; this module writes the
+ * character through a generic read, and then joining the pieces it made; this module writes the
  * whole document into one UTF-8 buffer, copying runs of characters that need no escaping with memcpy.
  *
  * The output is exactly ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``. Only values

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -657,43 +657,44 @@ def instruction_counts(
                     out[name][mode] = {"error": str(exc)}
                     log(f"instructions {name}/{mode}: FAILED: {exc}")
                     continue
+                bare = per_call["bare"]
                 out[name][mode] = {
-                    "bare": per_call["bare"]["Ir"],
+                    "bare": bare["Ir"],
                     "instrumented": per_call[name]["Ir"],
-                    "overhead": per_call[name]["Ir"] - per_call["bare"]["Ir"],
-                }
-                if cache_sim:
-                    bare = per_call["bare"]
-                    out[name][mode]["events"] = {
+                    "overhead": per_call[name]["Ir"] - bare["Ir"],
+                    # what was counted: Ir alone under callgrind, with --cache-sim all of CACHE_EVENTS
+                    "events": {
                         event: {"bare": bare[event], "overhead": per_call[name][event] - bare[event]}
-                        for event in CACHE_EVENTS
-                    }
+                        for event in bare
+                    },
+                }
                 log(f"instructions {name}/{mode}: {out[name][mode]['overhead'] / 1e6:.3f} M per call over bare")
     return out
 
 
-def _event_overhead(entry: dict[str, Any], *names: str) -> float | None:
-    events = entry.get("events")
-    if not events:
+def _event_overhead(entry: dict[str, Any], names: tuple[str, ...]) -> float | None:
+    events = entry.get("events") or {}
+    if not all(n in events for n in names):
         return None
     return float(sum(events[n]["overhead"] for n in names))
 
 
-#: the cache-simulation columns: (heading, cachegrind events summed)
-CACHE_COLUMNS = (
-    ("first-level cache misses (instruction + data)", ("I1mr", "D1mr", "D1mw")),
-    ("mispredicted branches (conditional + indirect)", ("Bcm", "Bim")),
+#: the columns of the instruction table: (heading, events summed, how a value is written); the last two
+#: come from cachegrind's simulation (--cache-sim)
+INSTRUCTION_COLUMNS: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
+    ("M instructions", ("Ir",), lambda value: f"{value / 1e6:.3f}"),
+    ("first-level cache misses (instruction + data)", ("I1mr", "D1mr", "D1mw"), lambda value: f"{value:,.0f}"),
+    ("mispredicted branches (conditional + indirect)", ("Bcm", "Bim"), lambda value: f"{value:,.0f}"),
 )
 
 
 def instruction_table(rows: list[dict[str, Any]], counts: dict[str, dict[str, Any]], modes: list[str]) -> str:
     ours = counts.get("ours", {})
-    simulated = any("events" in entry for found in counts.values() for entry in found.values())
-    columns: list[tuple[str, tuple[str, ...]]] = [("M instructions", ("Ir",))]
-    if simulated:
-        columns += list(CACHE_COLUMNS)
+    entries = [entry for found in counts.values() for entry in found.values()]
+    columns = [c for c in INSTRUCTION_COLUMNS if any(_event_overhead(entry, c[1]) is not None for entry in entries)]
+    columns = columns or list(INSTRUCTION_COLUMNS[:1])
     head = "| implementation | "
-    head += " | ".join(f"{mode} overhead, {title} per call | × ours" for mode in modes for title, _ in columns)
+    head += " | ".join(f"{mode} overhead, {title} per call | × ours" for mode in modes for title, _, _ in columns)
     head += " | bare, M instructions per call |"
     lines = [head, "|" + "---|" * (2 * len(modes) * len(columns) + 2)]
     for r in rows:
@@ -703,20 +704,13 @@ def instruction_table(rows: list[dict[str, Any]], counts: dict[str, dict[str, An
         cells = [r["label"]]
         for mode in modes:
             entry = found.get(mode, {})
-            for _, names in columns:
-                if "overhead" not in entry:
-                    cells.extend([entry.get("error", "—")[:120] if names == ("Ir",) else "—", "—"])
-                    continue
-                if names == ("Ir",):
-                    value: float | None = entry["overhead"]
-                    base = ours.get(mode, {}).get("overhead")
-                else:
-                    value = _event_overhead(entry, *names)
-                    base = _event_overhead(ours.get(mode, {}), *names)
+            for index, (_, names, written) in enumerate(columns):
+                value = _event_overhead(entry, names)
                 if value is None:
-                    cells.extend(["—", "—"])
+                    cells.extend([entry.get("error", "—")[:120] if index == 0 else "—", "—"])
                     continue
-                cells.append(f"{value / 1e6:.3f}" if names == ("Ir",) else f"{value:,.0f}")
+                base = _event_overhead(ours.get(mode, {}), names)
+                cells.append(written(value))
                 cells.append("—" if r["impl"] in ("ours", "bare") or not base else f"{value / base:.2f}x")
         cells.append(" / ".join(f"{found.get(m, {}).get('bare', float('nan')) / 1e6:.2f}" for m in modes))
         lines.append("| " + " | ".join(cells) + " |")

@@ -164,9 +164,38 @@ def from_headers(
     return AuditContext(values, base=None if in_span else incoming)
 
 
+def _baggage_key() -> str | None:
+    """The context key the baggage API keeps its entries under, when it reads them as found there."""
+    try:
+        from opentelemetry.baggage import _BAGGAGE_KEY as key
+    except ImportError:
+        return None
+    if not isinstance(key, str):
+        return None
+    probe = baggage.set_baggage("genai.audit.probe", "1", otel_context.Context())
+    found = probe.get(key)
+    if type(found) is not dict or found != dict(baggage.get_all(probe)) or not found:
+        return None
+    return key
+
+
+_BAGGAGE_KEY = _baggage_key()
+
+
 def current() -> dict[str, str]:
-    """The audit attributes in force here (empty when no context is set)."""
-    entries = baggage.get_all()
+    """The audit attributes in force here (empty when no context is set).
+
+    The baggage is read from the current context in one look-up when the API
+    keeps it where expected (checked at import), else through the API.
+    """
+    slot = _BAGGAGE_KEY
+    if slot is None:
+        entries: Mapping[str, object] = baggage.get_all()
+    else:
+        found = otel_context.get_current().get(slot)
+        if not found:
+            return {}
+        entries = found if type(found) is dict else baggage.get_all()
     if not entries:
         return {}
     return {key: str(value) for key, value in entries.items() if key in _KEYS}

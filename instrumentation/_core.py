@@ -87,6 +87,24 @@ def _suppression_keys() -> tuple[str, ...] | None:
 _SUPPRESSION_KEYS = _suppression_keys()
 
 
+def _span_key() -> str | None:
+    """The context key ``set_span_in_context`` stores the span under, when ``get_current_span`` reads it there."""
+    try:
+        from opentelemetry.trace.propagation import _SPAN_KEY
+    except ImportError:
+        return None
+    if not isinstance(_SPAN_KEY, str):
+        return None
+    probe = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    made = trace.set_span_in_context(probe, otel_context.Context())
+    if made != {_SPAN_KEY: probe} or trace.get_current_span(otel_context.Context({_SPAN_KEY: probe})) is not probe:
+        return None
+    return _SPAN_KEY
+
+
+_SPAN_KEY = _span_key()
+
+
 def suppressed() -> bool:
     """True when this call must not be traced.
 
@@ -238,7 +256,10 @@ class LLMCall:
         Returns the token for :meth:`detach`, or None when that failed.
         """
         try:
-            context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(self.span))
+            if _SPAN_KEY is not None:  # one new context instead of two, as the API would make them
+                context = otel_context.Context({**otel_context.get_current(), _SPAN_KEY: self.span, _IN_CALL: True})
+            else:
+                context = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(self.span))
             self.context = context
             return otel_context.attach(context)
         except Exception:  # noqa: BLE001 - swallowed() counts and logs it

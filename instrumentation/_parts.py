@@ -44,6 +44,17 @@ def given_args(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def plain_args(kwargs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What :func:`given_args` reads, for readers that take None as absent: ``kwargs`` itself
+    when it is a dict holding no SDK sentinel (as calls written by hand do), else ``given_args``."""
+    if type(kwargs) is not dict:
+        return given_args(kwargs)
+    for value in kwargs.values():
+        if value is not None and type(value) not in _PLAIN:
+            return given_args(kwargs)
+    return kwargs
+
+
 def get(obj: Any, name: str, default: Any = None) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` otherwise; sentinels read as ``default``."""
     if obj is None:
@@ -249,9 +260,15 @@ def server_attributes(client: Any) -> Mapping[str, Any]:
 
     URL objects are immutable, so what one says is remembered.
     """
-    url = base_url(client) if client is not None else None
-    if url is None:
+    if client is None:
         return {}
+    # base_url's short path, inline: the field its class's property returns as it is
+    name = _URL_FIELDS.get(type(client))
+    url = client.__dict__.get(name) if name is not None else None
+    if url is None:
+        url = base_url(client)
+        if url is None:
+            return {}
     cached = _SERVERS.get(id(url))
     if cached is not None and cached[0] is url:
         return cached[1]

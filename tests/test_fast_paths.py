@@ -173,7 +173,13 @@ def test_completion_model_and_dict_give_the_same_record(new_call: Any) -> None:
         "choices": [
             {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Hello", "refusal": None}}
         ],
-        "usage": CompletionUsage(prompt_tokens=5, completion_tokens=2, total_tokens=7).model_dump(),
+        "usage": CompletionUsage(
+            prompt_tokens=5,
+            completion_tokens=2,
+            total_tokens=7,
+            prompt_tokens_details={"cached_tokens": 3},
+            completion_tokens_details={"reasoning_tokens": 1},
+        ).model_dump(),
     }
     by_model, by_dict = new_call(), new_call()
     _extract.read_chat_response(by_model, ChatCompletion.model_validate(raw))
@@ -182,6 +188,8 @@ def test_completion_model_and_dict_give_the_same_record(new_call: Any) -> None:
     assert by_model.content["gen_ai.output.messages"] == [
         {"role": "assistant", "parts": [{"type": "text", "content": "Hello"}], "finish_reason": "stop"}
     ]
+    assert by_model.attributes["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert by_model.attributes["gen_ai.usage.reasoning.output_tokens"] == 1
     by_model.end()
     by_dict.end()
 
@@ -224,3 +232,60 @@ def test_base_url_of_a_computed_property_is_read_through_the_property() -> None:
     ]
     assert base_url(None) is None
     assert base_url(object()) is None
+
+
+def test_a_request_reads_the_same_with_sentinels_and_nones_as_without() -> None:
+    """Arguments left at the SDK's sentinels or None read as absent, on the short path and off it."""
+    import openai
+
+    from genai_audit.instrumentation._parts import plain_args
+
+    client = openai.OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1")
+    messages: list[Any] = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "tool", "content": "42"},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        ChatCompletionMessage(role="assistant", content="Earlier answer"),
+    ]
+    plain = {"model": "gpt-4o", "messages": messages, "temperature": 0.5, "max_tokens": 9}
+    sentinel = getattr(openai, "omit", None) or openai.NOT_GIVEN
+    with_sentinels = {**plain, "seed": sentinel, "stop": openai.NOT_GIVEN, "top_p": None, "n": None}
+    assert plain_args(plain) is plain
+    assert plain_args(with_sentinels) == plain  # sentinels present: given_args, which drops None as well
+    resource = client.chat.completions
+    expected = _extract.read_chat_request(resource, plain)
+    assert _extract.read_chat_request(resource, with_sentinels) == expected
+    assert _extract.read_chat_request(resource, {**plain, "top_p": None, "stream": None}) == expected
+    attributes, content = expected
+    assert attributes["gen_ai.request.temperature"] == 0.5
+    assert [m["role"] for m in content["gen_ai.input.messages"]] == ["system", "user", "tool", "assistant", "assistant"]
+    assert content["gen_ai.input.messages"][2]["parts"][0]["type"] == "tool_call_response"
+    assert content["gen_ai.input.messages"][4]["parts"] == [{"type": "text", "content": "Earlier answer"}]
+
+
+def test_the_context_short_paths_are_taken_and_agree_with_the_api() -> None:
+    """The span and baggage keys are found at import, and reading through them gives what the API gives."""
+    from opentelemetry import baggage, trace
+    from opentelemetry import context as otel_context
+
+    from genai_audit import audit_context
+    from genai_audit.instrumentation import _core
+
+    assert _core._SPAN_KEY is not None
+    assert audit_context._BAGGAGE_KEY is not None
+    span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    ours = otel_context.Context({_core._SPAN_KEY: span})
+    assert ours == trace.set_span_in_context(span, otel_context.Context())
+    ctx = baggage.set_baggage("enduser.id", "u7", baggage.set_baggage("unrelated", "x"))
+    token = otel_context.attach(ctx)
+    try:
+        assert audit_context.current() == {"enduser.id": "u7"}
+    finally:
+        otel_context.detach(token)
+    # whatever else sits under the baggage key reads as the API reads it: no entries
+    token = otel_context.attach(otel_context.set_value(audit_context._BAGGAGE_KEY, ["not", "a", "dict"]))
+    try:
+        assert audit_context.current() == {} == dict(baggage.get_all())
+    finally:
+        otel_context.detach(token)

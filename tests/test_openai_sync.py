@@ -335,3 +335,42 @@ def test_raw_response_streams_are_left_untouched(instrumented: Telemetry, oai: o
     assert chunks
     assert all(chunk.choices for chunk in chunks)
     assert instrumented.span().attributes[sc.REQUEST_STREAM] is True
+
+
+def test_the_call_span_is_current_while_the_client_sends(instrumented: Telemetry, fake) -> None:
+    """Inside the client's HTTP request the LLM span is current, over the application's context, and is
+    no longer current once the call returns."""
+    import ssl
+
+    import httpx
+    from opentelemetry import baggage, trace
+    from opentelemetry import context as otel_context
+
+    from genai_audit.instrumentation._core import suppressed
+
+    seen: list[tuple[object, object, bool]] = []
+
+    def hook(request: httpx.Request) -> None:
+        seen.append((trace.get_current_span(), baggage.get_baggage("app.key"), suppressed()))
+
+    client = openai.OpenAI(
+        api_key="test",
+        base_url=fake.openai_base_url,
+        max_retries=0,
+        http_client=httpx.Client(verify=ssl.create_default_context(), event_hooks={"request": [hook]}),
+    )
+    fake.script(Reply(text="ok"))
+    app_span = instrumented.tracer_provider.get_tracer("app").start_span("handler")
+    token = otel_context.attach(trace.set_span_in_context(app_span, baggage.set_baggage("app.key", "v")))
+    try:
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+        assert trace.get_current_span() is app_span
+    finally:
+        otel_context.detach(token)
+        app_span.end()
+    (llm,) = [s for s in instrumented.spans() if s.name == "chat gpt-4o"]
+    current, value, inside = seen[0]
+    assert current.get_span_context().span_id == llm.context.span_id  # type: ignore[attr-defined]
+    assert llm.parent is not None and llm.parent.span_id == app_span.get_span_context().span_id
+    assert value == "v"  # the application's context is kept under the span
+    assert inside is True  # and a nested wrapped call would not open a second span

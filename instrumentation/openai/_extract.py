@@ -11,13 +11,14 @@ from genai_audit import semconv as sc
 from genai_audit.instrumentation._core import LLMCall
 from genai_audit.instrumentation._parts import (
     arg,
+    fast_reader,
     fields,
     float_or_none,
     get,
-    given_args,
     int_or_none,
     json_or_text,
     plain,
+    plain_args,
     server_attributes,
     str_list,
     text_part,
@@ -103,7 +104,8 @@ def chat_message(message: Any) -> dict[str, Any]:
                 }
             ],
         }
-    parts = _content_parts(values.get("content"))
+    content = values.get("content")
+    parts = [{"type": "text", "content": content}] if type(content) is str else _content_parts(content)
     tool_calls = values.get("tool_calls")
     if tool_calls:
         parts.extend(_tool_call_parts(tool_calls))
@@ -169,7 +171,7 @@ _CHAT_FLOATS = (
 
 
 def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
-    args = given_args(kwargs)
+    args = plain_args(kwargs)
     get_arg = args.get
     attributes = _base(sc.OP_CHAT, instance, get_arg("model"))
     response_format = get_arg("response_format")
@@ -184,21 +186,32 @@ def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attribu
     max_tokens = get_arg("max_completion_tokens")
     if max_tokens is None:
         max_tokens = get_arg("max_tokens")
-    if max_tokens is not None and int_or_none(max_tokens) is not None:
+    if max_tokens is not None and (type(max_tokens) is int or int_or_none(max_tokens) is not None):
         attributes[sc.REQUEST_MAX_TOKENS] = max_tokens
     for key, name in _CHAT_FLOATS:
         value = get_arg(name)
         if value is not None:
-            _put(attributes, key, float(value) if type(value) is float else float_or_none(value))
+            if type(value) is float:
+                attributes[key] = value
+            else:
+                _put(attributes, key, float_or_none(value))
     stop = get_arg("stop")
     if stop is not None:
         _put(attributes, sc.REQUEST_STOP_SEQUENCES, str_list(stop))
     tier = get_arg("service_tier")
     if isinstance(tier, str):
         attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
-    content: dict[str, Any] = {
-        sc.INPUT_MESSAGES: [chat_message(message) for message in get_arg("messages") or ()],
-    }
+    inputs: list[dict[str, Any]] = []
+    for message in get_arg("messages") or ():
+        # chat_message's first case, inline: most histories are plain {"role", "content"} dicts
+        if type(message) is dict and len(message) == 2:
+            role = message.get("role")
+            text = message.get("content")
+            if type(role) is str and type(text) is str and role != "tool" and role != "function":
+                inputs.append({"role": role, "parts": [{"type": "text", "content": text}]})
+                continue
+        inputs.append(chat_message(message))
+    content: dict[str, Any] = {sc.INPUT_MESSAGES: inputs}
     tools = get_arg("tools")
     functions = get_arg("functions")
     if tools is not None or functions is not None:
@@ -224,29 +237,46 @@ _fast_completions: dict[type, bool] = {}
 _fast_choices: dict[type, bool] = {}
 
 
+_CACHED_FIELDS = frozenset({"cached_tokens"})
+_REASONING_FIELDS = frozenset({"reasoning_tokens"})
+_fast_prompt_details: dict[type, bool] = {}
+_fast_completion_details: dict[type, bool] = {}
+
+
+def _count(obj: Any, name: str, names: frozenset[str], cache: dict[type, bool]) -> Any:
+    """``get(obj, name)``, from the instance dict of an SDK model that declares ``name``."""
+    kind = type(obj)
+    if cache.get(kind) or fast_reader(cache, kind, names):
+        return obj.__dict__.get(name)
+    return get(obj, name)
+
+
 def read_usage(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
     values = fields(usage, _USAGE_FIELDS, _fast_usages)
     attributes = call.attributes
-    # Chat Completions names first; the Responses API's names only when those are absent
-    prompt = values.get("prompt_tokens")
-    count = int_or_none(get(usage, "input_tokens") if prompt is None else prompt)
-    if count is not None:
+    # Chat Completions names first; the Responses API's names only when those are absent.
+    # int_or_none answers with the value itself, so a count that passes it is stored as read.
+    count = values.get("prompt_tokens")
+    if count is None:
+        count = get(usage, "input_tokens")
+    if type(count) is int or int_or_none(count) is not None:
         attributes[sc.USAGE_INPUT_TOKENS] = count
-    completion = values.get("completion_tokens")
-    count = int_or_none(get(usage, "output_tokens") if completion is None else completion)
-    if count is not None:
+    count = values.get("completion_tokens")
+    if count is None:
+        count = get(usage, "output_tokens")
+    if type(count) is int or int_or_none(count) is not None:
         attributes[sc.USAGE_OUTPUT_TOKENS] = count
     details = values.get("prompt_tokens_details") or get(usage, "input_tokens_details")
     if details is not None:
-        count = int_or_none(get(details, "cached_tokens"))
-        if count is not None:
+        count = _count(details, "cached_tokens", _CACHED_FIELDS, _fast_prompt_details)
+        if type(count) is int or int_or_none(count) is not None:
             attributes[sc.USAGE_CACHE_READ_INPUT_TOKENS] = count
     details = values.get("completion_tokens_details") or get(usage, "output_tokens_details")
     if details is not None:
-        count = int_or_none(get(details, "reasoning_tokens"))
-        if count is not None:
+        count = _count(details, "reasoning_tokens", _REASONING_FIELDS, _fast_completion_details)
+        if type(count) is int or int_or_none(count) is not None:
             attributes[sc.USAGE_REASONING_OUTPUT_TOKENS] = count
 
 
@@ -265,18 +295,20 @@ def read_response_ids(call: LLMCall, response: Any) -> None:
 def read_chat_response(call: LLMCall, response: Any) -> None:
     values = fields(response, _COMPLETION_FIELDS, _fast_completions)
     _read_ids(call, values)
-    read_usage(call, values.get("usage"))
+    usage = values.get("usage")
+    if usage is not None:
+        read_usage(call, usage)
     outputs = []
     reasons = []
     for choice in values.get("choices") or ():
         choice_values = fields(choice, _CHOICE_FIELDS, _fast_choices)
         reason = choice_values.get("finish_reason")
-        reasons.append(str(reason) if reason is not None else "")
+        reasons.append(reason if type(reason) is str else str(reason) if reason is not None else "")
         message = chat_message(choice_values.get("message"))
         message["finish_reason"] = reason
         outputs.append(message)
     if reasons:
-        call.set(sc.RESPONSE_FINISH_REASONS, reasons)
+        call.attributes[sc.RESPONSE_FINISH_REASONS] = reasons
     call.set_content(sc.OUTPUT_MESSAGES, outputs)
 
 

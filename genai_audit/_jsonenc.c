@@ -3,7 +3,9 @@
  * The content of a model call (its message parts) becomes span attributes as JSON on every call.
  * The standard library's C encoder spends most of that time escaping strings, character by
  * character through a generic read, and then joining the pieces it made; this module writes the
- * whole document into one UTF-8 buffer, copying runs of characters that need no escaping with memcpy.
+ * whole document into one UTF-8 buffer, copying runs of characters that need no escaping with memcpy
+ * (found 16 bytes at a time where the compiler targets SSE2, else 8). Output that is all ASCII is copied
+ * into the string as it is; other output is read back as UTF-8.
  *
  * The output is exactly ``json.dumps(value, ensure_ascii=False, separators=(",", ":"))``. Only values
  * made of the exact built-in types are handled here: dict with str keys, list, tuple, str, int, float,
@@ -16,6 +18,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MAX_DEPTH 200
 #define STACK_BYTES 4096
@@ -28,15 +33,14 @@ typedef struct {
     char *buf;
     Py_ssize_t len;
     Py_ssize_t cap;
+    int above_ascii; /* whether any byte written so far is above ASCII */
     char stack[STACK_BYTES];
 } Out;
 
+/* makes room for more bytes than fit: the buffer at least doubles */
 static int
-reserve(Out *out, Py_ssize_t more)
+grow(Out *out, Py_ssize_t more)
 {
-    if (more <= out->cap - out->len) {
-        return 0;
-    }
     if (more > PY_SSIZE_T_MAX / 2 - out->len) {
         PyErr_NoMemory();
         return FAILED;
@@ -64,7 +68,14 @@ reserve(Out *out, Py_ssize_t more)
     return 0;
 }
 
-static int
+/* room for more bytes: the common case inline, growing out of line */
+static inline int
+reserve(Out *out, Py_ssize_t more)
+{
+    return more <= out->cap - out->len ? 0 : grow(out, more);
+}
+
+static inline int
 put(Out *out, const char *bytes, Py_ssize_t n)
 {
     if (reserve(out, n) < 0) {
@@ -102,6 +113,20 @@ special8(uint64_t x)
     uint64_t backslash = x ^ (ONES * '\\');
     return ((x | ((x - ONES * 0x20) & ~x) | ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash)) & HIGHS) != 0;
 }
+
+#if defined(__SSE2__)
+/* the index of the first of the 16 bytes at s that is not copied as it is (as special8 tells them), else 16;
+ * compared as signed bytes, those below 0x20 and those above ASCII are both below 0x20 */
+static inline int
+special16(const Py_UCS1 *s)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)s);
+    __m128i hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                                _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+    int mask = _mm_movemask_epi8(hits);
+    return mask ? __builtin_ctz((unsigned int)mask) : 16;
+}
+#endif
 
 /* writes the escape of ASCII character c at p; returns the new end */
 static inline char *
@@ -162,6 +187,15 @@ write_str(Out *out, PyObject *text)
         while (i < n) {
             Py_ssize_t run = i;
             uint64_t word;
+#if defined(__SSE2__)
+            while (run + 16 <= n) {
+                int at = special16(s + run);
+                run += at;
+                if (at < 16) {
+                    break; /* run is at the character: the loops below stop on it */
+                }
+            }
+#endif
             while (run + 8 <= n) {
                 memcpy(&word, s + run, 8);
                 if (special8(word)) {
@@ -178,11 +212,18 @@ write_str(Out *out, PyObject *text)
                 break;
             }
             Py_UCS1 c = s[run];
-            p = c < 0x80 ? escape_ascii(p, c) : utf8(p, c);
+            if (c < 0x80) {
+                p = escape_ascii(p, c);
+            }
+            else {
+                out->above_ascii = 1;
+                p = utf8(p, c);
+            }
             i = run + 1;
         }
     }
     else {
+        out->above_ascii = 1; /* a string of this kind holds a character above Latin-1 */
         for (Py_ssize_t i = 0; i < n; i++) {
             Py_UCS4 c = kind == PyUnicode_2BYTE_KIND ? ((const Py_UCS2 *)data)[i] : ((const Py_UCS4 *)data)[i];
             if (c < 0x80) {
@@ -359,9 +400,17 @@ dumps(PyObject *Py_UNUSED(module), PyObject *value)
     out.buf = out.stack;
     out.len = 0;
     out.cap = STACK_BYTES;
+    out.above_ascii = 0;
     int result = write_value(&out, value, 0);
     PyObject *text = NULL;
-    if (result == 0) {
+    if (result == 0 && !out.above_ascii) {
+        /* all ASCII: copied into the string as it is, without decoding it again */
+        text = PyUnicode_New(out.len, 127);
+        if (text != NULL) {
+            memcpy(PyUnicode_1BYTE_DATA(text), out.buf, (size_t)out.len);
+        }
+    }
+    else if (result == 0) {
         text = PyUnicode_DecodeUTF8(out.buf, out.len, NULL);
     }
     else if (result == UNSUPPORTED) {

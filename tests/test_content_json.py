@@ -162,8 +162,9 @@ def test_edge_values(value: Any) -> None:
 
 @pytest.mark.parametrize("special", ['"', "\\", "\n", "\x00", "\x1f", "é", "€", "😀"])
 def test_escapes_at_every_position_of_a_word(special: str) -> None:
-    # the ASCII runs are scanned 8 bytes at a time: a character to escape must be found wherever it falls
-    for length in range(1, 20):
+    # the ASCII runs are scanned 16 bytes at a time, then 8: a character to escape must be found wherever it
+    # falls, in the first block, the second, or the tail
+    for length in range(1, 40):
         for at in range(length):
             text = "x" * at + special + "y" * (length - at - 1)
             assert jsonenc.dumps(text) == reference(text)
@@ -174,6 +175,24 @@ def test_long_content_beyond_the_first_buffer() -> None:
     value = [{"role": "assistant", "parts": [{"type": "text", "content": answer * 3}], "finish_reason": "stop"}]
     assert len(reference(value)) > 200_000
     assert jsonenc.dumps(value) == reference(value)
+
+
+@pytest.mark.parametrize("other", ["é", "\u20ac", "\U0001f600"])
+def test_one_character_above_ascii_anywhere_is_kept(other: str) -> None:
+    # all-ASCII output is copied into the string as it is; one character above ASCII, in a key, a value or
+    # past the first buffer, must make the output be read as UTF-8
+    ascii_value = {"role": "user", "parts": [{"type": "text", "content": "plain " * 1000}]}
+    assert jsonenc.dumps(ascii_value) == reference(ascii_value)
+    assert jsonenc.dumps(ascii_value).isascii()
+    for value in (
+        {"r" + other: "plain"},
+        ["plain " * 1000, other],
+        [{"type": "text", "content": "plain " * 1000 + other}],
+        ["a", 1, 2.5, None, True, other],
+    ):
+        encoded = jsonenc.dumps(value)
+        assert encoded == reference(value)
+        assert not encoded.isascii()
 
 
 def test_the_standard_library_path_gives_the_same(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,8 @@ setup: $(STAMP)
 	@# for this one, or older ones (whole seconds: the build copies them with their times truncated).
 	@# Optional: without a compiler the detectors run their Python loop and content is encoded by json
 	@$(BIN)/python -c "import importlib, os, sys; \
-		built = {'genai_audit.processors._collect': 'processors/_collect.c', 'genai_audit._jsonenc': 'genai_audit/_jsonenc.c'}; \
+		built = {'genai_audit.processors._collect': 'processors/_collect.c', 'genai_audit._jsonenc': 'genai_audit/_jsonenc.c', \
+			'genai_audit.instrumentation.openai._fastread': 'instrumentation/openai/_fastread.c'}; \
 		sys.exit(any(int(os.path.getmtime(importlib.import_module(m).__file__)) < int(os.path.getmtime(c)) for m, c in built.items()))" \
 		2>/dev/null || $(BIN)/python -W ignore setup.py -q build_ext --inplace
 

@@ -1,4 +1,4 @@
-"""Build hooks: the start-up hook file that makes GENAI_AUDIT_ENABLED work, and two C extensions.
+"""Build hooks: the start-up hook file that makes GENAI_AUDIT_ENABLED work, and three C extensions.
 
 Python runs every ``*.pth`` file in site-packages at interpreter start; ours
 holds one line that reads the environment variable and, only when it is set,
@@ -7,7 +7,9 @@ imports :mod:`genai_audit._autostart`.
 ``genai_audit.processors._collect`` is the candidate loop of the PII detectors
 in C. It is optional: without a compiler the install goes on and the detectors
 run the same loop in Python. ``genai_audit._jsonenc`` writes captured content as
-JSON; without it the standard library's encoder does. Everything else is in
+JSON; without it the standard library's encoder does.
+``genai_audit.instrumentation.openai._fastread`` reads chat requests of the usual
+shape; without it the Python reading does all of them. Everything else is in
 pyproject.toml.
 """
 
@@ -45,5 +47,8 @@ setup(
     ext_modules=[
         Extension("genai_audit.processors._collect", ["processors/_collect.c"], optional=True),
         Extension("genai_audit._jsonenc", ["genai_audit/_jsonenc.c"], optional=True),
+        Extension(
+            "genai_audit.instrumentation.openai._fastread", ["instrumentation/openai/_fastread.c"], optional=True
+        ),
     ],
 )

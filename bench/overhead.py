@@ -574,6 +574,12 @@ def paired_ratio(
 COUNT_CALLS = {"nonstream": (10, 40), "stream": (4, 16)}
 
 
+def count_calls(mode: str, scale: int = 1) -> tuple[int, int]:
+    """The counted runs' calls for ``mode``, each multiplied by ``scale`` (``--count-scale``)."""
+    few, many = COUNT_CALLS[mode]
+    return few * scale, many * scale
+
+
 #: cachegrind's events kept with --cache-sim, by the name of its summary column
 CACHE_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "Bcm", "Bim")
 
@@ -624,7 +630,7 @@ def count_instructions(
 
 
 def instruction_counts(
-    pythons: dict[str, Path], modes: list[str], timeout: float, cache_sim: bool = False
+    pythons: dict[str, Path], modes: list[str], timeout: float, cache_sim: bool = False, scale: int = 1
 ) -> dict[str, dict[str, Any]]:
     """Instructions per call, bare and instrumented, by implementation and mode (each in its own venv).
 
@@ -638,13 +644,13 @@ def instruction_counts(
         for name, py in pythons.items():
             for mode in modes:
                 for impl in {"bare", name}:
-                    for calls in COUNT_CALLS[mode]:
+                    for calls in count_calls(mode, scale):
                         jobs[name, mode, impl, calls] = pool.submit(
                             count_instructions, py, impl, mode, calls, timeout, cache_sim
                         )
         for name in pythons:
             for mode in modes:
-                few, many = COUNT_CALLS[mode]
+                few, many = count_calls(mode, scale)
                 try:
                     per_call = {
                         impl: {
@@ -880,6 +886,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="with --instructions: count under cachegrind, with its cache and branch simulation (slower)",
     )
+    ap.add_argument(
+        "--count-scale",
+        type=int,
+        default=1,
+        metavar="K",
+        help="with --instructions: K times the counted calls (10 and 40 non-streaming, 4 and 16 streaming), so "
+        "that what happens once in a run weighs 1/K as much on the per-call figure (runs take about K times as long)",
+    )
     ap.add_argument("--no-timing", action="store_true", help="skip the timed runs (with --instructions)")
     ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
     ap.add_argument("--modes", default=",".join(MODES), help="nonstream,stream (default both)")
@@ -905,6 +919,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ap.error(f"--only takes {','.join(IMPLS)}; --modes takes {','.join(MODES)}")
     if args.cycles < 1 or args.reps < 1 or args.rounds < 0:
         ap.error("--cycles and --reps take 1 or more, --rounds 0 or more")
+    if args.count_scale < 1:
+        ap.error("--count-scale takes 1 or more")
 
     detected = detect_versions(args.dev_venv)
     pins: dict[str, str | None] = {
@@ -986,7 +1002,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             tool = "cachegrind with cache and branch simulation" if args.cache_sim else "callgrind"
             log(f"counting instructions under {tool} ({len(pythons)} venvs, {os.cpu_count()} at a time)")
-            counts = instruction_counts(pythons, modes, args.timeout, args.cache_sim)
+            counts = instruction_counts(pythons, modes, args.timeout, args.cache_sim, args.count_scale)
     table = build_table(rows) if not args.no_timing else ""
     load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
     loads = " -> ".join(f"{x[0]:.2f}" for x in (load_start, load_end) if x is not None)
@@ -1034,9 +1050,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(
             f"Instructions per call under valgrind {tool} (PYTHONHASHSEED=0; the difference of two runs "
-            f"making {COUNT_CALLS['nonstream'][0]} and {COUNT_CALLS['nonstream'][1]} non-streaming calls, "
-            f"{COUNT_CALLS['stream'][0]} and {COUNT_CALLS['stream'][1]} streaming calls; overhead = instrumented "
-            "- bare in the same venv):"
+            "making {} and {} non-streaming calls, {} and {} streaming calls; overhead = instrumented - bare in the "
+            "same venv):".format(*count_calls("nonstream", args.count_scale), *count_calls("stream", args.count_scale))
         )
         print()
         print(instruction_table(rows, counts, modes))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
@@ -170,7 +170,7 @@ _CHAT_FLOATS = (
 )
 
 
-def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
+def _read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
     args = plain_args(kwargs)
     get_arg = args.get
     attributes = _base(sc.OP_CHAT, instance, get_arg("model"))
@@ -219,6 +219,59 @@ def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attribu
         if definitions:
             content[sc.TOOL_DEFINITIONS] = definitions
     return attributes, content
+
+
+_C_SAMPLE: dict[str, Any] = {
+    "model": "m",
+    "messages": [{"role": "system", "content": "s"}, {"content": "u", "role": "user"}],
+    "n": 2,
+    "seed": 7,
+    "stream": 1,
+    "max_tokens": 9,
+    "temperature": 1,
+    "top_p": 0.5,
+    "frequency_penalty": 0.1,
+    "presence_penalty": -0.2,
+    "stop": ("a", "b"),
+    "service_tier": "flex",
+    "user": None,
+}
+
+
+def _c_reader() -> Callable[[dict[str, Any], Attributes], list[dict[str, Any]] | None] | None:
+    """The C reading of usual requests (``_fastread``), when it is built and reads a sample as Python does."""
+    try:
+        from genai_audit.instrumentation.openai._fastread import chat_request
+    except ImportError:  # built without a compiler: the Python reading does every request
+        return None
+    try:
+        attributes = _base(sc.OP_CHAT, None, _C_SAMPLE["model"])
+        inputs = chat_request(dict(_C_SAMPLE), attributes)
+        expected, content = _read_chat_request(None, _C_SAMPLE)
+        typed = [[(key, type(value), value) for key, value in found.items()] for found in (attributes, expected)]
+        if typed[0] != typed[1] or {sc.INPUT_MESSAGES: inputs} != content:
+            return None
+    except Exception:  # noqa: BLE001 - a reader that fails its check is not used
+        return None
+    return chat_request
+
+
+_C_CHAT_REQUEST = _c_reader()
+
+
+def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
+    """Span attributes at start and input content of a chat request.
+
+    A request of the usual shape (plain values, plain messages; see ``_fastread.c``) is read in C;
+    any other, or every one where the extension is not built, by :func:`_read_chat_request`.
+    """
+    reader = _C_CHAT_REQUEST
+    if reader is not None and type(kwargs) is dict:
+        attributes = _base(sc.OP_CHAT, instance, kwargs.get("model"))
+        inputs = reader(kwargs, attributes)
+        if inputs is not None:
+            return attributes, {sc.INPUT_MESSAGES: inputs}
+    return _read_chat_request(instance, kwargs)
 
 
 _USAGE_FIELDS = frozenset({"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"})

@@ -1,0 +1,3 @@
+from typing import Any
+
+def chat_request(kwargs: dict[str, Any], attributes: dict[str, Any], /) -> list[dict[str, Any]] | None: ...

@@ -26,7 +26,8 @@ setup: $(STAMP)
 		|| $(BIN)/python -m pip install --quiet --no-deps -e .
 	@# the C extensions, built in place: an install made for an earlier checkout at this path has none
 	@# for this one, or older ones (whole seconds: the build copies them with their times truncated).
-	@# Optional: without a compiler the detectors run their Python loop and content is encoded by json
+	@# Optional: without a compiler the detectors run their Python loop, content is encoded by json and
+	@# every chat request is read in Python
 	@$(BIN)/python -c "import importlib, os, sys; \
 		built = {'genai_audit.processors._collect': 'processors/_collect.c', 'genai_audit._jsonenc': 'genai_audit/_jsonenc.c', \
 			'genai_audit.instrumentation.openai._fastread': 'instrumentation/openai/_fastread.c'}; \

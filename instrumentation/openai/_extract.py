@@ -11,7 +11,6 @@ from genai_audit import semconv as sc
 from genai_audit.instrumentation._core import LLMCall
 from genai_audit.instrumentation._parts import (
     arg,
-    fast_reader,
     fields,
     float_or_none,
     get,
@@ -186,7 +185,7 @@ def _read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attrib
     max_tokens = get_arg("max_completion_tokens")
     if max_tokens is None:
         max_tokens = get_arg("max_tokens")
-    if max_tokens is not None and (type(max_tokens) is int or int_or_none(max_tokens) is not None):
+    if max_tokens is not None and int_or_none(max_tokens) is not None:
         attributes[sc.REQUEST_MAX_TOKENS] = max_tokens
     for key, name in _CHAT_FLOATS:
         value = get_arg(name)
@@ -201,17 +200,9 @@ def _read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attrib
     tier = get_arg("service_tier")
     if isinstance(tier, str):
         attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
-    inputs: list[dict[str, Any]] = []
-    for message in get_arg("messages") or ():
-        # chat_message's first case, inline: most histories are plain {"role", "content"} dicts
-        if type(message) is dict and len(message) == 2:
-            role = message.get("role")
-            text = message.get("content")
-            if type(role) is str and type(text) is str and role != "tool" and role != "function":
-                inputs.append({"role": role, "parts": [{"type": "text", "content": text}]})
-                continue
-        inputs.append(chat_message(message))
-    content: dict[str, Any] = {sc.INPUT_MESSAGES: inputs}
+    content: dict[str, Any] = {
+        sc.INPUT_MESSAGES: [chat_message(message) for message in get_arg("messages") or ()],
+    }
     tools = get_arg("tools")
     functions = get_arg("functions")
     if tools is not None or functions is not None:
@@ -296,14 +287,6 @@ _fast_prompt_details: dict[type, bool] = {}
 _fast_completion_details: dict[type, bool] = {}
 
 
-def _count(obj: Any, name: str, names: frozenset[str], cache: dict[type, bool]) -> Any:
-    """``get(obj, name)``, from the instance dict of an SDK model that declares ``name``."""
-    kind = type(obj)
-    if cache.get(kind) or fast_reader(cache, kind, names):
-        return obj.__dict__.get(name)
-    return get(obj, name)
-
-
 def read_usage(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
@@ -323,12 +306,12 @@ def read_usage(call: LLMCall, usage: Any) -> None:
         attributes[sc.USAGE_OUTPUT_TOKENS] = count
     details = values.get("prompt_tokens_details") or get(usage, "input_tokens_details")
     if details is not None:
-        count = _count(details, "cached_tokens", _CACHED_FIELDS, _fast_prompt_details)
+        count = fields(details, _CACHED_FIELDS, _fast_prompt_details).get("cached_tokens")
         if type(count) is int or int_or_none(count) is not None:
             attributes[sc.USAGE_CACHE_READ_INPUT_TOKENS] = count
     details = values.get("completion_tokens_details") or get(usage, "output_tokens_details")
     if details is not None:
-        count = _count(details, "reasoning_tokens", _REASONING_FIELDS, _fast_completion_details)
+        count = fields(details, _REASONING_FIELDS, _fast_completion_details).get("reasoning_tokens")
         if type(count) is int or int_or_none(count) is not None:
             attributes[sc.USAGE_REASONING_OUTPUT_TOKENS] = count
 
@@ -348,9 +331,7 @@ def read_response_ids(call: LLMCall, response: Any) -> None:
 def read_chat_response(call: LLMCall, response: Any) -> None:
     values = fields(response, _COMPLETION_FIELDS, _fast_completions)
     _read_ids(call, values)
-    usage = values.get("usage")
-    if usage is not None:
-        read_usage(call, usage)
+    read_usage(call, values.get("usage"))
     outputs = []
     reasons = []
     for choice in values.get("choices") or ():

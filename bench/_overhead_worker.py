@@ -555,6 +555,64 @@ def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> d
     }
 
 
+#: the OpenTelemetry SDK's entry points timed by ``--sdk-share``: (module, class, method). The span,
+#: metric and log record work every instrumentation hands to the SDK; the API's context functions
+#: are not among them (they are cheap, and the instrumentation calls them itself).
+SDK_ENTRY_POINTS = (
+    ("opentelemetry.sdk.trace", "Tracer", "start_span"),
+    ("opentelemetry.sdk.trace", "Span", "set_attributes"),
+    ("opentelemetry.sdk.trace", "Span", "set_attribute"),
+    ("opentelemetry.sdk.trace", "Span", "add_event"),
+    ("opentelemetry.sdk.trace", "Span", "set_status"),
+    ("opentelemetry.sdk.trace", "Span", "record_exception"),
+    ("opentelemetry.sdk.trace", "Span", "update_name"),
+    ("opentelemetry.sdk.trace", "Span", "end"),
+    ("opentelemetry.sdk.metrics._internal.instrument", "Histogram", "record"),
+    ("opentelemetry.sdk.metrics._internal.instrument", "Counter", "add"),
+    ("opentelemetry.sdk.metrics._internal.instrument", "UpDownCounter", "add"),
+    ("opentelemetry.sdk.metrics._internal.instrument", "Gauge", "set"),
+    ("opentelemetry.sdk._logs._internal", "Logger", "emit"),
+)
+
+
+def time_sdk() -> tuple[Callable[[], int], list[str]]:
+    """Wrap the SDK entry points with timers; returns (nanoseconds spent in them so far, what was wrapped).
+
+    Time inside an entry point reached from another (``Span.end`` calling processors, which may call
+    more SDK code) is counted once, by the outermost. Wall-clock nanoseconds (``perf_counter_ns``): the
+    process clock costs a system call here, and these calls neither block nor sleep.
+    """
+    spent = [0]
+    depth = [0]
+    wrapped: list[str] = []
+    clock = time.perf_counter_ns
+
+    def timer(original: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if depth[0]:
+                return original(*args, **kwargs)
+            depth[0] = 1
+            t0 = clock()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[0] += clock() - t0
+                depth[0] = 0
+
+        return timed
+
+    for module_name, class_name, method in SDK_ENTRY_POINTS:
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError):
+            continue
+        original = cls.__dict__.get(method)
+        if callable(original):
+            setattr(cls, method, timer(original))
+            wrapped.append(f"{class_name}.{method}")
+    return (lambda: spent[0]), wrapped
+
+
 def run_interleaved(
     client: Any,
     mode: str,
@@ -564,6 +622,7 @@ def run_interleaved(
     batch: int,
     spans: Callable[[], int],
     instrumented: bool = True,
+    sdk_ns: Callable[[], int] | None = None,
 ) -> dict[str, Any]:
     """Bare and instrumented batches taken in turn, the instrumentation switched off and on between them.
 
@@ -573,15 +632,20 @@ def run_interleaved(
     rounds; each batch follows two untimed calls. ``spans`` counts the spans exported so
     far: every instrumented batch must export one per call and every bare batch none,
     else the switch did not take effect, the rounds stop and the result says so. The
-    per-round differences and bare times are returned too, for the parent to pool.
+    per-round differences and bare times are returned too, for the parent to pool. With ``sdk_ns``
+    (``--sdk-share``) the time the instrumented batches spent inside the SDK is returned as well.
     """
     diffs: list[float] = []
     bare_cpu: list[float] = []
+    sdk_us: list[float] = []
+    batch_sdk = [0.0]  # SDK time per call of the last batch
     wrong: list[str] = []
 
     def checked(expect_spans: bool) -> float:
         before = spans()
         cpu = timed()
+        if sdk_ns is not None and expect_spans:
+            sdk_us.append(batch_sdk[0])
         made = spans() - before
         wanted = batch + 2 if expect_spans else 0
         if made != wanted and len(wrong) < 5:
@@ -593,10 +657,14 @@ def run_interleaved(
         call()
         call()
         gc.collect()
+        in_sdk = sdk_ns() if sdk_ns is not None else 0
         c0 = time.process_time_ns()
         for _ in range(batch):
             call()
-        return (time.process_time_ns() - c0) / batch / 1000.0
+        cpu = (time.process_time_ns() - c0) / batch / 1000.0
+        if sdk_ns is not None:
+            batch_sdk[0] = (sdk_ns() - in_sdk) / batch / 1000.0
+        return cpu
 
     for index in range(rounds):
         if index % 2 == 0:
@@ -615,7 +683,11 @@ def run_interleaved(
             break
     on()
     quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    extra: dict[str, Any] = {}
+    if sdk_us:
+        extra = {"sdk_us": statistics.median(sdk_us), "sdk_rounds_us": [round(x, 3) for x in sdk_us]}
     return {
+        **extra,
         "rounds": rounds,
         "rounds_run": len(diffs),
         "batch": batch,
@@ -668,6 +740,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=0, help="interleaved bare/instrumented rounds (0: none)")
     ap.add_argument("--batch", type=int, default=50, help="calls per batch in an interleaved round")
     ap.add_argument(
+        "--sdk-share",
+        action="store_true",
+        help="time the OpenTelemetry SDK's span, metric and log entry points during the rounds (a diagnosis: "
+        "the timers add to the overhead)",
+    )
+    ap.add_argument(
         "--count",
         type=int,
         default=0,
@@ -688,6 +766,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "errors": [],
     }
     try:
+        sdk_ns: Callable[[], int] | None = None
+        if args.sdk_share:
+            sdk_ns, result["sdk_timed"] = time_sdk()
         sinks = Sinks()
         handler = Handler(http_module())
         result["http_package"] = handler.http.__name__
@@ -747,6 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.batch,
                 spans=lambda: sinks.spans,
                 instrumented=args.impl != "bare",
+                sdk_ns=sdk_ns,
             )
             if inter["errors"]:
                 # switching the instrumentation off and on again did not take effect: the parent measures

@@ -302,13 +302,14 @@ def run_worker(
     warmup: int | None = None,
     rounds: int | None = None,
     quiet: bool = False,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     calls = args.calls if calls is None else calls
     reps = args.reps if reps is None else reps
     warmup = args.warmup if warmup is None else warmup
     rounds = args.rounds if rounds is None else rounds
     cmd = [py, WORKER, "--impl", impl, "--mode", mode, "--calls", str(calls), "--reps", str(reps)]
-    cmd += ["--warmup", str(warmup), "--rounds", str(rounds), "--batch", str(args.batch)]
+    cmd += ["--warmup", str(warmup), "--rounds", str(rounds), "--batch", str(args.batch), *extra]
     if not quiet:
         log(f"{impl}/{mode}: running {reps} x {calls} calls (+{warmup} warm-up), bare then instrumented")
     t0 = time.monotonic()
@@ -520,6 +521,91 @@ def run_cycles(
                 f"{entry['seconds']}s)"
             )
     return out, short_only
+
+
+def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``--sdk-share``: the rounds again, with the SDK's span, metric and log entry points timed.
+
+    Split into cycles as the timed rounds are, the order reversed from one cycle to the next. Per
+    implementation: the median overhead, the median time spent inside the SDK per instrumented call,
+    and the median of the per-round difference of the two (the instrumentation's own part: its code,
+    the context switching it does, and what its work costs the application's code after it). An
+    implementation that cannot be switched off and on in one process gets no figures.
+    """
+    cycles = max(1, min(args.cycles, args.rounds))
+    rounds = split(args.rounds, cycles)
+    overheads: dict[str, list[float]] = {name: [] for name in names}
+    in_sdk: dict[str, list[float]] = {name: [] for name in names}
+    errors: dict[str, str] = {}
+    for c in range(cycles):
+        order = names if c % 2 == 0 else names[::-1]
+        log(f"{mode}: SDK share, cycle {c + 1}/{cycles}, order {', '.join(order)}")
+        for name in order:
+            if name in errors:
+                continue
+            res = run_worker(pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True, extra=["--sdk-share"])
+            inter = res.get("interleaved") or {}
+            if res.get("fatal") or "sdk_rounds_us" not in inter:
+                errors[name] = str(res.get("fatal") or "cannot be switched off and on in one process")
+                log(f"{name}/{mode}: no SDK share: {errors[name]}")
+                continue
+            overheads[name] += inter["diffs_cpu_us"]
+            in_sdk[name] += inter["sdk_rounds_us"]
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in errors or not overheads[name]:
+            out[name] = {"error": errors.get(name, "no rounds")}
+            continue
+        pairs = list(zip(overheads[name], in_sdk[name]))
+        out[name] = {
+            "rounds": len(pairs),
+            "overhead_cpu_us": statistics.median(overheads[name]),
+            "sdk_us": statistics.median(in_sdk[name]),
+            "own_us": statistics.median([o - k for o, k in pairs]),
+        }
+    return out
+
+
+def sdk_share_table(shares: dict[str, dict[str, Any]], modes: list[str]) -> str:
+    """The ``--sdk-share`` figures: per mode and implementation, overhead = SDK part + own part."""
+    lines = [
+        "| mode | implementation | overhead, µs CPU | in the SDK, µs | own, µs | SDK share | own ÷ ours' own |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for mode in modes:
+        by_impl = shares.get(mode, {})
+        ours_own = (by_impl.get("ours") or {}).get("own_us")
+        for name, entry in by_impl.items():
+            label = IMPLS[name].label
+            if "error" in entry:
+                lines.append(f"| {mode} | {label} | n/a | n/a | n/a | n/a | {entry['error']} |")
+                continue
+            over, sdk, own = entry["overhead_cpu_us"], entry["sdk_us"], entry["own_us"]
+            share = f"{100 * sdk / over:.0f} %" if over > 0 else "n/a"
+            versus = f"{ours_own / own:.2f}" if name != "ours" and ours_own is not None and own > 0 else ""
+            lines.append(f"| {mode} | {label} | {_fmt(over, 1)} | {_fmt(sdk, 1)} | {_fmt(own, 1)} | {share} | {versus} |")
+    return "\n".join(lines)
+
+
+def sdk_floor_lines(shares: dict[str, dict[str, Any]], modes: list[str]) -> list[str]:
+    """Per mode: ours' SDK time over the lowest peer overhead, the ratio no instrumentation doing this SDK
+    work could go under."""
+    out = []
+    for mode in modes:
+        by_impl = shares.get(mode, {})
+        ours = by_impl.get("ours") or {}
+        peers = [(e["overhead_cpu_us"], n) for n, e in by_impl.items() if n not in ("ours", "bare") and "error" not in e]
+        if "sdk_us" not in ours or not peers:
+            continue
+        best, name = min(peers)
+        if best <= 0:
+            continue
+        out.append(
+            f"{mode}: ours' SDK part alone is {ours['sdk_us'] / best:.2f} of {IMPLS[name].label}'s whole overhead; "
+            f"ours' whole overhead {ours['overhead_cpu_us'] / best:.2f}, its own part "
+            f"{ours['own_us'] / best:.2f} (these runs, timers included)"
+        )
+    return out
 
 
 def pooled_summary(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -894,7 +980,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --instructions: K times the counted calls (10 and 40 non-streaming, 4 and 16 streaming), so "
         "that what happens once in a run weighs 1/K as much on the per-call figure (runs take about K times as long)",
     )
-    ap.add_argument("--no-timing", action="store_true", help="skip the timed runs (with --instructions)")
+    ap.add_argument(
+        "--sdk-share",
+        action="store_true",
+        help="also run the rounds with timers on the OpenTelemetry SDK's span, metric and log entry points, and "
+        "split each overhead into the SDK's part and the instrumentation's own part",
+    )
+    ap.add_argument(
+        "--no-timing", action="store_true", help="skip the timed runs (with --instructions or --sdk-share)"
+    )
     ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
     ap.add_argument("--modes", default=",".join(MODES), help="nonstream,stream (default both)")
     ap.add_argument("--json", dest="json_out", type=Path, help="also write all raw results to this file")
@@ -995,6 +1089,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     comparison = compare_to_best(rows, modes) if not args.no_timing else {}
 
+    shares: dict[str, dict[str, Any]] = {}
+    if args.sdk_share and args.rounds > 0:
+        switchable = [n for n in pythons if n != "bare"]
+        for mode in modes:
+            shares[mode] = sdk_share(switchable, pythons, mode, args)
+
     counts: dict[str, dict[str, Any]] = {}
     if args.instructions:
         if shutil.which("valgrind") is None:
@@ -1056,6 +1156,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         print(instruction_table(rows, counts, modes))
         print()
+    if shares:
+        print(
+            "Where the overhead goes (--sdk-share): the same interleaved rounds, with timers on the OpenTelemetry "
+            f"SDK's span, metric and log entry points ({args.rounds} rounds of {args.batch} calls per "
+            "implementation and mode, in cycles). In the SDK: wall-clock time inside those entry points per "
+            "instrumented call; own: the per-round overhead minus it. Medians; the timers add to every figure."
+        )
+        print()
+        for line in sdk_floor_lines(shares, modes):
+            print(line)
+        print()
+        print(sdk_share_table(shares, modes))
+        print()
     if args.json_out:
         payload = {
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
@@ -1075,6 +1188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "table": table,
             "best_peer": comparison,
             "instructions": counts,
+            "sdk_share": shares,
         }
         args.json_out.write_text(json.dumps(payload, indent=2, default=str))
         log(f"wrote {args.json_out}")

@@ -524,10 +524,13 @@ def diff_observed(bare: dict[str, Any], inst: dict[str, Any]) -> list[str]:
     return out
 
 
-def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> dict[str, Any]:
+def run_phase(
+    call: Callable[[], None], calls: int, reps: int, warmup: int, sdk_ns: Callable[[], int] | None = None
+) -> dict[str, Any]:
     """Warm up, then time ``reps`` batches of ``calls`` calls: wall clock and process CPU time.
 
-    With ``reps`` 0 only the warm-up runs and the result is empty.
+    With ``reps`` 0 only the warm-up runs and the result is empty. With ``sdk_ns`` (``--sdk-share``)
+    the time spent inside the SDK per call is returned too (the median of the reps).
     """
     for _ in range(warmup):
         call()
@@ -535,17 +538,23 @@ def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> d
         return {}
     wall: list[float] = []
     cpu: list[float] = []
+    in_sdk: list[float] = []
     for _ in range(reps):
         gc.collect()
+        s0 = sdk_ns() if sdk_ns is not None else 0
         c0 = time.process_time_ns()
         t0 = time.perf_counter_ns()
         for _ in range(calls):
             call()
         t1 = time.perf_counter_ns()
         c1 = time.process_time_ns()
+        if sdk_ns is not None:
+            in_sdk.append((sdk_ns() - s0) / calls / 1000.0)
         wall.append((t1 - t0) / calls / 1000.0)
         cpu.append((c1 - c0) / calls / 1000.0)
+    extra = {"sdk_us": statistics.median(in_sdk)} if in_sdk else {}
     return {
+        **extra,
         "median_us": statistics.median(wall),
         "median_cpu_us": statistics.median(cpu),
         "min_us": min(wall),
@@ -789,7 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.requests = handler.with_traceparent = handler.stream_usage_requested = 0
         spans_before = sinks.spans
         client = make_client(handler)
-        inst = run_phase(make_call(client, args.mode), args.calls, args.reps, args.warmup)
+        inst = run_phase(make_call(client, args.mode), args.calls, args.reps, args.warmup, sdk_ns)
         result["instrumented"] = inst
         result["errors"].extend(diff_observed(seen_bare, observe(client, args.mode)))
         bare = result["bare"]

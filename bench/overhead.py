@@ -530,12 +530,15 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
     implementation: the median overhead, the median time spent inside the SDK per instrumented call,
     and the median of the per-round difference of the two (the instrumentation's own part: its code,
     the context switching it does, and what its work costs the application's code after it). An
-    implementation that cannot be switched off and on in one process gets no figures.
+    implementation that cannot be switched off and on in one process is measured with short workers
+    (``--short-runs``), one bare and one instrumented phase each, as in the timed rounds.
     """
     cycles = max(1, min(args.cycles, args.rounds))
     rounds = split(args.rounds, cycles)
+    shorts = split(args.short_runs, cycles, minimum=2)
     overheads: dict[str, list[float]] = {name: [] for name in names}
     in_sdk: dict[str, list[float]] = {name: [] for name in names}
+    short_only: set[str] = set()
     errors: dict[str, str] = {}
     for c in range(cycles):
         order = names if c % 2 == 0 else names[::-1]
@@ -543,14 +546,39 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
         for name in order:
             if name in errors:
                 continue
-            res = run_worker(pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True, extra=["--sdk-share"])
-            inter = res.get("interleaved") or {}
-            if res.get("fatal") or "sdk_rounds_us" not in inter:
-                errors[name] = str(res.get("fatal") or "cannot be switched off and on in one process")
+            if name not in short_only:
+                res = run_worker(
+                    pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True, extra=["--sdk-share"]
+                )
+                inter = res.get("interleaved") or {}
+                if res.get("fatal"):
+                    errors[name] = str(res["fatal"])
+                elif "sdk_rounds_us" in inter:
+                    overheads[name] += inter["diffs_cpu_us"]
+                    in_sdk[name] += inter["sdk_rounds_us"]
+                else:  # no off switch: short workers, as for the timed rounds
+                    short_only.add(name)
+            if name in short_only:
+                for _ in range(shorts[c]):
+                    res = run_worker(
+                        pythons[name],
+                        name,
+                        mode,
+                        args,
+                        calls=max(30, 3 * args.batch),
+                        reps=1,
+                        warmup=min(args.warmup, 50),
+                        rounds=0,
+                        quiet=True,
+                        extra=["--sdk-share"],
+                    )
+                    if not _ok(res) or "sdk_us" not in res.get("instrumented", {}):
+                        errors[name] = str(res.get("fatal") or "short run without SDK figures")
+                        break
+                    overheads[name].append(float(res["overhead_cpu_us"]))
+                    in_sdk[name].append(float(res["instrumented"]["sdk_us"]))
+            if name in errors:
                 log(f"{name}/{mode}: no SDK share: {errors[name]}")
-                continue
-            overheads[name] += inter["diffs_cpu_us"]
-            in_sdk[name] += inter["sdk_rounds_us"]
     out: dict[str, Any] = {}
     for name in names:
         if name in errors or not overheads[name]:
@@ -558,6 +586,7 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
             continue
         pairs = list(zip(overheads[name], in_sdk[name]))
         out[name] = {
+            "method": "short runs" if name in short_only else "interleaved",
             "rounds": len(pairs),
             "overhead_cpu_us": statistics.median(overheads[name]),
             "sdk_us": statistics.median(in_sdk[name]),
@@ -576,7 +605,7 @@ def sdk_share_table(shares: dict[str, dict[str, Any]], modes: list[str]) -> str:
         by_impl = shares.get(mode, {})
         ours_own = (by_impl.get("ours") or {}).get("own_us")
         for name, entry in by_impl.items():
-            label = IMPLS[name].label
+            label = IMPLS[name].label + (" †" if entry.get("method") == "short runs" else "")
             if "error" in entry:
                 lines.append(f"| {mode} | {label} | n/a | n/a | n/a | n/a | {entry['error']} |")
                 continue
@@ -1161,7 +1190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Where the overhead goes (--sdk-share): the same interleaved rounds, with timers on the OpenTelemetry "
             f"SDK's span, metric and log entry points ({args.rounds} rounds of {args.batch} calls per "
             "implementation and mode, in cycles). In the SDK: wall-clock time inside those entry points per "
-            "instrumented call; own: the per-round overhead minus it. Medians; the timers add to every figure."
+            "instrumented call; own: the per-round overhead minus it. Medians; the timers add to every figure. "
+            f"† cannot be switched off and on in one process: short workers ({args.short_runs} over the cycles), "
+            "one bare and one instrumented phase each."
         )
         print()
         for line in sdk_floor_lines(shares, modes):

@@ -47,6 +47,17 @@ def test_sdk_share_times_the_sdk_inside_each_instrumented_batch(mode: str) -> No
     assert inter["sdk_us"] == pytest.approx(sorted(inter["sdk_rounds_us"])[rounds // 2], abs=0.001)
 
 
+def test_sdk_share_in_sequential_phases() -> None:
+    # how an instrumentation without an off switch is measured: one bare and one instrumented phase
+    res = run_worker(
+        *("--impl", "ours", "--mode", "nonstream", "--calls", "10", "--reps", "2", "--warmup", "5"),
+        "--sdk-share",
+    )
+    assert not res["errors"], res["errors"]
+    assert res["instrumented"]["sdk_us"] > 0
+    assert "sdk_us" not in res["bare"]  # the bare phase ran before the instrumentation: nothing to report
+
+
 def test_without_sdk_share_nothing_is_wrapped_or_reported() -> None:
     res = run_worker(
         *("--impl", "ours", "--mode", "nonstream", "--reps", "0", "--warmup", "5"),

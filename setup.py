@@ -8,8 +8,8 @@ imports :mod:`genai_audit._autostart`.
 in C. It is optional: without a compiler the install goes on and the detectors
 run the same loop in Python. ``genai_audit._jsonenc`` writes captured content as
 JSON; without it the standard library's encoder does.
-``genai_audit.instrumentation.openai._fastread`` reads chat requests of the usual
-shape; without it the Python reading does all of them. Everything else is in
+``genai_audit.instrumentation.openai._fastread`` reads chat requests and responses
+of the usual shape; without it the Python reading does all of them. Everything else is in
 pyproject.toml.
 """
 

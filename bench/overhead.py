@@ -538,6 +538,7 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
     shorts = split(args.short_runs, cycles, minimum=2)
     overheads: dict[str, list[float]] = {name: [] for name in names}
     in_sdk: dict[str, list[float]] = {name: [] for name in names}
+    per_cycle: dict[str, dict[int, dict[str, float]]] = {name: {} for name in names}
     short_only: set[str] = set()
     errors: dict[str, str] = {}
     for c in range(cycles):
@@ -579,6 +580,16 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
                     in_sdk[name].append(float(res["instrumented"]["sdk_us"]))
             if name in errors:
                 log(f"{name}/{mode}: no SDK share: {errors[name]}")
+            elif overheads[name]:
+                taken = len(in_sdk[name]) - sum(len(x) for x in _samples(per_cycle[name]))
+                if taken > 0:
+                    recent = list(zip(overheads[name][-taken:], in_sdk[name][-taken:]))
+                    per_cycle[name][c] = {
+                        "overhead_cpu_us": statistics.median(o for o, _ in recent),
+                        "sdk_us": statistics.median(k for _, k in recent),
+                        "own_us": statistics.median(o - k for o, k in recent),
+                        "samples": len(recent),
+                    }
     out: dict[str, Any] = {}
     for name in names:
         if name in errors or not overheads[name]:
@@ -586,6 +597,7 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
             continue
         pairs = list(zip(overheads[name], in_sdk[name]))
         out[name] = {
+            "cycles": per_cycle[name],
             "method": "short runs" if name in short_only else "interleaved",
             "rounds": len(pairs),
             "overhead_cpu_us": statistics.median(overheads[name]),
@@ -593,6 +605,22 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
             "own_us": statistics.median([o - k for o, k in pairs]),
         }
     return out
+
+
+def _samples(cycles: dict[int, dict[str, float]]) -> list[range]:
+    """The sample counts of the cycles recorded so far, as ranges (for their total)."""
+    return [range(int(entry["samples"])) for entry in cycles.values()]
+
+
+def _paired(ours: dict[str, Any], peer: dict[str, Any], key: str) -> float | None:
+    """Median over the cycles both ran of ours' ``key`` over the peer's overhead in the same cycle."""
+    mine, theirs = ours.get("cycles", {}), peer.get("cycles", {})
+    ratios = [
+        mine[c][key] / theirs[c]["overhead_cpu_us"]
+        for c in mine
+        if c in theirs and theirs[c]["overhead_cpu_us"] > 0
+    ]
+    return statistics.median(ratios) if ratios else None
 
 
 def sdk_share_table(shares: dict[str, dict[str, Any]], modes: list[str]) -> str:
@@ -629,10 +657,13 @@ def sdk_floor_lines(shares: dict[str, dict[str, Any]], modes: list[str]) -> list
         best, name = min(peers)
         if best <= 0:
             continue
+        peer = by_impl[name]
+        paired = [_paired(ours, peer, key) for key in ("sdk_us", "overhead_cpu_us", "own_us")]
+        text = ", ".join(f"{x:.2f}" if x is not None else "n/a" for x in paired)
         out.append(
             f"{mode}: ours' SDK part alone is {ours['sdk_us'] / best:.2f} of {IMPLS[name].label}'s whole overhead; "
             f"ours' whole overhead {ours['overhead_cpu_us'] / best:.2f}, its own part "
-            f"{ours['own_us'] / best:.2f} (these runs, timers included)"
+            f"{ours['own_us'] / best:.2f} (pooled medians; paired by cycle: {text}; timers included)"
         )
     return out
 

@@ -640,7 +640,8 @@ def sdk_share_table(shares: dict[str, dict[str, Any]], modes: list[str]) -> str:
             over, sdk, own = entry["overhead_cpu_us"], entry["sdk_us"], entry["own_us"]
             share = f"{100 * sdk / over:.0f} %" if over > 0 else "n/a"
             versus = f"{ours_own / own:.2f}" if name != "ours" and ours_own is not None and own > 0 else ""
-            lines.append(f"| {mode} | {label} | {_fmt(over, 1)} | {_fmt(sdk, 1)} | {_fmt(own, 1)} | {share} | {versus} |")
+            cells = [mode, label, _fmt(over, 1), _fmt(sdk, 1), _fmt(own, 1), share, versus]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -651,7 +652,9 @@ def sdk_floor_lines(shares: dict[str, dict[str, Any]], modes: list[str]) -> list
     for mode in modes:
         by_impl = shares.get(mode, {})
         ours = by_impl.get("ours") or {}
-        peers = [(e["overhead_cpu_us"], n) for n, e in by_impl.items() if n not in ("ours", "bare") and "error" not in e]
+        peers = [
+            (e["overhead_cpu_us"], n) for n, e in by_impl.items() if n not in ("ours", "bare") and "error" not in e
+        ]
         if "sdk_us" not in ours or not peers:
             continue
         best, name = min(peers)

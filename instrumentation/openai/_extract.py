@@ -358,7 +358,14 @@ def _read_chat_response(call: _Reading, response: Any) -> None:
 
 
 #: the Python reading's caches of classes read through their instance dict, in the order the C reading takes them
-_C_CACHES = (_fast_completions, _fast_usages, _fast_prompt_details, _fast_completion_details, _fast_choices, _fast_messages)
+_C_CACHES = (
+    _fast_completions,
+    _fast_usages,
+    _fast_prompt_details,
+    _fast_completion_details,
+    _fast_choices,
+    _fast_messages,
+)
 
 
 class _Scratch:

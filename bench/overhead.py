@@ -547,6 +547,7 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
         for name in order:
             if name in errors:
                 continue
+            before = len(overheads[name])
             if name not in short_only:
                 res = run_worker(
                     pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True, extra=["--sdk-share"]
@@ -580,16 +581,14 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
                     in_sdk[name].append(float(res["instrumented"]["sdk_us"]))
             if name in errors:
                 log(f"{name}/{mode}: no SDK share: {errors[name]}")
-            elif overheads[name]:
-                taken = len(in_sdk[name]) - sum(len(x) for x in _samples(per_cycle[name]))
-                if taken > 0:
-                    recent = list(zip(overheads[name][-taken:], in_sdk[name][-taken:]))
-                    per_cycle[name][c] = {
-                        "overhead_cpu_us": statistics.median(o for o, _ in recent),
-                        "sdk_us": statistics.median(k for _, k in recent),
-                        "own_us": statistics.median(o - k for o, k in recent),
-                        "samples": len(recent),
-                    }
+            elif len(overheads[name]) > before:  # this cycle's figures, for the ratios paired by cycle
+                recent = list(zip(overheads[name][before:], in_sdk[name][before:]))
+                per_cycle[name][c] = {
+                    "overhead_cpu_us": statistics.median(o for o, _ in recent),
+                    "sdk_us": statistics.median(k for _, k in recent),
+                    "own_us": statistics.median(o - k for o, k in recent),
+                    "samples": len(recent),
+                }
     out: dict[str, Any] = {}
     for name in names:
         if name in errors or not overheads[name]:
@@ -605,11 +604,6 @@ def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argpa
             "own_us": statistics.median([o - k for o, k in pairs]),
         }
     return out
-
-
-def _samples(cycles: dict[int, dict[str, float]]) -> list[range]:
-    """The sample counts of the cycles recorded so far, as ranges (for their total)."""
-    return [range(int(entry["samples"])) for entry in cycles.values()]
 
 
 def _paired(ours: dict[str, Any], peer: dict[str, Any], key: str) -> float | None:

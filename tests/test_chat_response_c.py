@@ -185,10 +185,9 @@ def test_tool_calls_and_refusals_are_left_to_python() -> None:
         assert agrees(response) is None
 
 
-def test_read_chat_response_uses_c_after_one_agreeing_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_extract, "_C_CHAT_RESPONSE", None)
-    monkeypatch.setattr(_extract, "_C_CHECKS", [3])
-    response = ChatCompletion.model_validate(
+def text_answer() -> ChatCompletion:
+    """A completion of one text answer, as the SDK parses it."""
+    return ChatCompletion.model_validate(
         {
             "id": "chatcmpl-2",
             "object": "chat.completion",
@@ -198,6 +197,12 @@ def test_read_chat_response_uses_c_after_one_agreeing_check(monkeypatch: pytest.
             "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
         }
     )
+
+
+def test_read_chat_response_uses_c_after_one_agreeing_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_extract, "_C_CHAT_RESPONSE", None)
+    monkeypatch.setattr(_extract, "_C_CHECKS", [3])
+    response = text_answer()
     python_reading(response)  # the caches know the classes
     read = _extract._check_c_response(response)
     assert read is not None
@@ -216,16 +221,7 @@ def test_a_disagreeing_c_reading_is_not_used(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(_extract, "_C_RESPONSE", drifted)
     monkeypatch.setattr(_extract, "_C_CHAT_RESPONSE", None)
     monkeypatch.setattr(_extract, "_C_CHECKS", [3])
-    response = ChatCompletion.model_validate(
-        {
-            "id": "chatcmpl-3",
-            "object": "chat.completion",
-            "created": 1,
-            "model": "m",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
-        }
-    )
+    response = text_answer()
     python_reading(response)
     for left in (2, 1, 0):
         assert _extract._check_c_response(response) is None

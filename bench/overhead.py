@@ -620,7 +620,7 @@ def _paired(ours: dict[str, Any], peer: dict[str, Any], key: str) -> float | Non
 def sdk_share_table(shares: dict[str, dict[str, Any]], modes: list[str]) -> str:
     """The ``--sdk-share`` figures: per mode and implementation, overhead = SDK part + own part."""
     lines = [
-        "| mode | implementation | overhead, µs CPU | in the SDK, µs | own, µs | SDK share | own ÷ ours' own |",
+        "| mode | implementation | overhead, µs CPU | in the SDK, µs | own, µs | SDK share | ours' own ÷ this own |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for mode in modes:

@@ -647,33 +647,32 @@ def run_interleaved(
     diffs: list[float] = []
     bare_cpu: list[float] = []
     sdk_us: list[float] = []
-    batch_sdk = [0.0]  # SDK time per call of the last batch
     wrong: list[str] = []
 
     def checked(expect_spans: bool) -> float:
         before = spans()
-        cpu = timed()
+        cpu, in_sdk = timed()
         if sdk_ns is not None and expect_spans:
-            sdk_us.append(batch_sdk[0])
+            sdk_us.append(in_sdk)
         made = spans() - before
         wanted = batch + 2 if expect_spans else 0
         if made != wanted and len(wrong) < 5:
             wrong.append(f"{'an instrumented' if expect_spans else 'a bare'} batch exported {made} spans, not {wanted}")
         return cpu
 
-    def timed() -> float:
+    def timed() -> tuple[float, float]:
+        """CPU µs per call of one batch, and the µs per call spent inside the SDK (0 without ``sdk_ns``)."""
         call = make_call(client, mode)  # looks the method up again: the wrapper is on or off now
         call()
         call()
         gc.collect()
-        in_sdk = sdk_ns() if sdk_ns is not None else 0
+        s0 = sdk_ns() if sdk_ns is not None else 0
         c0 = time.process_time_ns()
         for _ in range(batch):
             call()
         cpu = (time.process_time_ns() - c0) / batch / 1000.0
-        if sdk_ns is not None:
-            batch_sdk[0] = (sdk_ns() - in_sdk) / batch / 1000.0
-        return cpu
+        in_sdk = (sdk_ns() - s0) / batch / 1000.0 if sdk_ns is not None else 0.0
+        return cpu, in_sdk
 
     for index in range(rounds):
         if index % 2 == 0:

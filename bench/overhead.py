@@ -429,24 +429,30 @@ def split(total: int, parts: int, minimum: int = 1) -> list[int]:
 
 
 def short_run_samples(
-    py: Path, impl: str, mode: str, args: argparse.Namespace, runs: int
-) -> tuple[list[float], list[float]] | str:
+    py: Path, impl: str, mode: str, args: argparse.Namespace, runs: int, extra: Sequence[str] = ()
+) -> tuple[list[float], list[float], list[float]] | str:
     """For an instrumentation that cannot be switched off and on again in one process: short workers.
 
     Each makes one bare and one instrumented phase of ``3 x --batch`` calls seconds apart, close enough in
-    time that drift moves both alike, as the interleaved rounds do. Returns the overheads and the bare CPU
-    times, one per worker, or why a worker failed.
+    time that drift moves both alike, as the interleaved rounds do. Returns the overheads, the bare CPU
+    times and (with the worker's ``--sdk-share`` in ``extra``) the SDK times, one per worker, or why a
+    worker failed.
     """
     calls = max(30, 3 * args.batch)
     diffs: list[float] = []
     bares: list[float] = []
+    in_sdk: list[float] = []
     for _ in range(runs):
-        res = run_worker(py, impl, mode, args, calls=calls, reps=1, warmup=min(args.warmup, 50), rounds=0, quiet=True)
+        res = run_worker(
+            py, impl, mode, args, calls=calls, reps=1, warmup=min(args.warmup, 50), rounds=0, quiet=True, extra=extra
+        )
         if not _ok(res):
             return str(res.get("fatal") or "short run failed")
         diffs.append(float(res["overhead_cpu_us"]))
         bares.append(float(res["bare"]["median_cpu_us"]))
-    return diffs, bares
+        if "sdk_us" in res["instrumented"]:
+            in_sdk.append(float(res["instrumented"]["sdk_us"]))
+    return diffs, bares, in_sdk
 
 
 def _percent(diffs: Sequence[float], bares: Sequence[float]) -> list[float]:
@@ -461,7 +467,7 @@ def _quartiles(xs: Sequence[float]) -> tuple[float, float, float]:
 
 
 def run_cycles(
-    names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace
+    names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace, extra: Sequence[str] = ()
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Time every implementation in ``names`` once per cycle, the order reversed from one cycle to the next.
 
@@ -470,7 +476,8 @@ def run_cycles(
     comparison. Each run is a worker of ``--rounds / cycles`` interleaved rounds (no sequential phases),
     or ``--short-runs / cycles`` (at least 2) short workers for an implementation that cannot be switched
     off and on in one process, found out in the first cycle it is tried. Returns the per-cycle entries
-    and, per implementation that could not be switched, the worker's report of why.
+    and, per implementation that could not be switched, the worker's report of why. ``extra`` goes to
+    every worker; with ``--sdk-share`` each entry holds the SDK time per call of its samples (``sdk_us``).
     """
     cycles = max(1, min(args.cycles, args.rounds))
     rounds = split(args.rounds, cycles)
@@ -486,7 +493,7 @@ def run_cycles(
             entry["start_s"] = round(time.monotonic() - t_start, 1)
             t0 = time.monotonic()
             if name not in short_only:
-                res = run_worker(pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True)
+                res = run_worker(pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True, extra=extra)
                 if res.get("fatal"):
                     entry["error"] = str(res["fatal"])
                     out[name].append(entry)
@@ -497,17 +504,21 @@ def run_cycles(
                     entry.update(method="interleaved", rounds=inter["rounds_run"], batch=inter["batch"])
                     entry["overhead_cpu_us"] = inter["diffs_cpu_us"]
                     entry["bare_cpu_us"] = inter["bare_rounds_cpu_us"]
+                    if "sdk_rounds_us" in inter:
+                        entry["sdk_us"] = inter["sdk_rounds_us"]
                 else:
                     short_only[name] = res.get("interleaved_rejected") or {"errors": ["no off switch"]}
                     log(f"{name}/{mode}: cannot be switched in one process; short runs from now on")
             if name in short_only:
-                got = short_run_samples(pythons[name], name, mode, args, shorts[c])
+                got = short_run_samples(pythons[name], name, mode, args, shorts[c], extra)
                 if isinstance(got, str):
                     entry["error"] = got
                     out[name].append(entry)
                     continue
                 entry.update(method="short runs", runs=len(got[0]), calls=max(30, 3 * args.batch))
-                entry["overhead_cpu_us"], entry["bare_cpu_us"] = got
+                entry["overhead_cpu_us"], entry["bare_cpu_us"], in_sdk = got
+                if in_sdk:
+                    entry["sdk_us"] = in_sdk
             entry["median_cpu_us"] = statistics.median(entry["overhead_cpu_us"])
             entry["bare_median_cpu_us"] = statistics.median(entry["bare_cpu_us"])
             percent = _percent(entry["overhead_cpu_us"], entry["bare_cpu_us"])
@@ -524,86 +535,40 @@ def run_cycles(
 
 
 def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    """``--sdk-share``: the rounds again, with the SDK's span, metric and log entry points timed.
+    """``--sdk-share``: the rounds again (:func:`run_cycles`), with the SDK's span, metric and log entry
+    points timed.
 
-    Split into cycles as the timed rounds are, the order reversed from one cycle to the next. Per
-    implementation: the median overhead, the median time spent inside the SDK per instrumented call,
+    Per implementation: the median overhead, the median time spent inside the SDK per instrumented call,
     and the median of the per-round difference of the two (the instrumentation's own part: its code,
-    the context switching it does, and what its work costs the application's code after it). An
-    implementation that cannot be switched off and on in one process is measured with short workers
-    (``--short-runs``), one bare and one instrumented phase each, as in the timed rounds.
+    the context switching it does, and what its work costs the application's code after it), over all
+    cycles and per cycle, for the ratios paired by cycle.
     """
-    cycles = max(1, min(args.cycles, args.rounds))
-    rounds = split(args.rounds, cycles)
-    shorts = split(args.short_runs, cycles, minimum=2)
-    overheads: dict[str, list[float]] = {name: [] for name in names}
-    in_sdk: dict[str, list[float]] = {name: [] for name in names}
-    per_cycle: dict[str, dict[int, dict[str, float]]] = {name: {} for name in names}
-    short_only: set[str] = set()
-    errors: dict[str, str] = {}
-    for c in range(cycles):
-        order = names if c % 2 == 0 else names[::-1]
-        log(f"{mode}: SDK share, cycle {c + 1}/{cycles}, order {', '.join(order)}")
-        for name in order:
-            if name in errors:
-                continue
-            before = len(overheads[name])
-            if name not in short_only:
-                res = run_worker(
-                    pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True, extra=["--sdk-share"]
-                )
-                inter = res.get("interleaved") or {}
-                if res.get("fatal"):
-                    errors[name] = str(res["fatal"])
-                elif "sdk_rounds_us" in inter:
-                    overheads[name] += inter["diffs_cpu_us"]
-                    in_sdk[name] += inter["sdk_rounds_us"]
-                else:  # no off switch: short workers, as for the timed rounds
-                    short_only.add(name)
-            if name in short_only:
-                for _ in range(shorts[c]):
-                    res = run_worker(
-                        pythons[name],
-                        name,
-                        mode,
-                        args,
-                        calls=max(30, 3 * args.batch),
-                        reps=1,
-                        warmup=min(args.warmup, 50),
-                        rounds=0,
-                        quiet=True,
-                        extra=["--sdk-share"],
-                    )
-                    if not _ok(res) or "sdk_us" not in res.get("instrumented", {}):
-                        errors[name] = str(res.get("fatal") or "short run without SDK figures")
-                        break
-                    overheads[name].append(float(res["overhead_cpu_us"]))
-                    in_sdk[name].append(float(res["instrumented"]["sdk_us"]))
-            if name in errors:
-                log(f"{name}/{mode}: no SDK share: {errors[name]}")
-            elif len(overheads[name]) > before:  # this cycle's figures, for the ratios paired by cycle
-                recent = list(zip(overheads[name][before:], in_sdk[name][before:]))
-                per_cycle[name][c] = {
-                    "overhead_cpu_us": statistics.median(o for o, _ in recent),
-                    "sdk_us": statistics.median(k for _, k in recent),
-                    "own_us": statistics.median(o - k for o, k in recent),
-                    "samples": len(recent),
-                }
+    per_cycle, _ = run_cycles(names, pythons, mode, args, extra=("--sdk-share",))
     out: dict[str, Any] = {}
     for name in names:
-        if name in errors or not overheads[name]:
-            out[name] = {"error": errors.get(name, "no rounds")}
+        good = [e for e in per_cycle[name] if e.get("sdk_us")]
+        if not good:
+            errors = [e["error"] for e in per_cycle[name] if e.get("error")]
+            out[name] = {"error": errors[0] if errors else "no SDK figures"}
+            log(f"{name}/{mode}: no SDK share: {out[name]['error']}")
             continue
-        pairs = list(zip(overheads[name], in_sdk[name]))
+        pairs = [(o, k) for e in good for o, k in zip(e["overhead_cpu_us"], e["sdk_us"])]
         out[name] = {
-            "cycles": per_cycle[name],
-            "method": "short runs" if name in short_only else "interleaved",
-            "rounds": len(pairs),
-            "overhead_cpu_us": statistics.median(overheads[name]),
-            "sdk_us": statistics.median(in_sdk[name]),
-            "own_us": statistics.median([o - k for o, k in pairs]),
+            "cycles": {e["cycle"]: _split(list(zip(e["overhead_cpu_us"], e["sdk_us"]))) for e in good},
+            "method": good[0]["method"],
+            **_split(pairs),
         }
     return out
+
+
+def _split(pairs: list[tuple[float, float]]) -> dict[str, float]:
+    """Medians of (overhead, SDK time) samples: overhead, SDK time and the per-sample difference, own."""
+    return {
+        "samples": len(pairs),
+        "overhead_cpu_us": statistics.median(o for o, _ in pairs),
+        "sdk_us": statistics.median(k for _, k in pairs),
+        "own_us": statistics.median(o - k for o, k in pairs),
+    }
 
 
 def _paired(ours: dict[str, Any], peer: dict[str, Any], key: str) -> float | None:

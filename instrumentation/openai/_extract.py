@@ -114,8 +114,7 @@ def chat_message(message: Any) -> dict[str, Any]:
                 }
             ],
         }
-    content = values.get("content")
-    parts = [{"type": "text", "content": content}] if type(content) is str else _content_parts(content)
+    parts = _content_parts(values.get("content"))
     tool_calls = values.get("tool_calls")
     if tool_calls:
         parts.extend(_tool_call_parts(tool_calls))
@@ -240,6 +239,15 @@ _C_SAMPLE: dict[str, Any] = {
 }
 
 
+def _typed(value: Any) -> Any:
+    """``value`` with the type of everything in it, for comparing two readings exactly."""
+    if isinstance(value, dict):
+        return (dict, [(_typed(k), _typed(v)) for k, v in value.items()])
+    if isinstance(value, (list, tuple)):
+        return (type(value), [_typed(item) for item in value])
+    return (type(value), value)
+
+
 def _c_reader() -> Callable[[dict[str, Any], Attributes], list[dict[str, Any]] | None] | None:
     """The C reading of usual requests (``_fastread``), when it is built and reads a sample as Python does."""
     try:
@@ -249,9 +257,7 @@ def _c_reader() -> Callable[[dict[str, Any], Attributes], list[dict[str, Any]] |
     try:
         attributes = _base(sc.OP_CHAT, None, _C_SAMPLE["model"])
         inputs = chat_request(dict(_C_SAMPLE), attributes)
-        expected, content = _read_chat_request(None, _C_SAMPLE)
-        typed = [[(key, type(value), value) for key, value in found.items()] for found in (attributes, expected)]
-        if typed[0] != typed[1] or {sc.INPUT_MESSAGES: inputs} != content:
+        if _typed((attributes, {sc.INPUT_MESSAGES: inputs})) != _typed(_read_chat_request(None, _C_SAMPLE)):
             return None
     except Exception:  # noqa: BLE001 - a reader that fails its check is not used
         return None
@@ -378,15 +384,6 @@ class _Scratch:
     def set_content(self, key: str, value: Any) -> None:
         if value:
             self.content[key] = value
-
-
-def _typed(value: Any) -> Any:
-    """``value`` with the type of everything in it, for comparing two readings exactly."""
-    if isinstance(value, dict):
-        return (dict, [(_typed(k), _typed(v)) for k, v in value.items()])
-    if isinstance(value, (list, tuple)):
-        return (type(value), [_typed(item) for item in value])
-    return (type(value), value)
 
 
 def _c_response_reader() -> Callable[[Any, tuple[dict[type, bool], ...]], Any] | None:

@@ -627,78 +627,6 @@ chat_response(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     return result;
 }
 
-static int intern(PyObject **slot, const char *text);
-
-static int
-intern_response_names(void)
-{
-    const char *names[] = {"__dict__",
-                           "__pydantic_extra__",
-                           "usage",
-                           "choices",
-                           "prompt_tokens",
-                           "completion_tokens",
-                           "input_tokens",
-                           "output_tokens",
-                           "prompt_tokens_details",
-                           "completion_tokens_details",
-                           "input_tokens_details",
-                           "output_tokens_details",
-                           "cached_tokens",
-                           "reasoning_tokens",
-                           "finish_reason",
-                           "message",
-                           "tool_calls",
-                           "function_call",
-                           "refusal",
-                           "name",
-                           "user",
-                           "",
-                           "gen_ai.usage.input_tokens",
-                           "gen_ai.usage.output_tokens",
-                           "gen_ai.usage.cache_read.input_tokens",
-                           "gen_ai.usage.reasoning.output_tokens",
-                           "gen_ai.response.finish_reasons"};
-    PyObject **slots[] = {&R.dict_,
-                          &R.extra,
-                          &R.usage,
-                          &R.choices,
-                          &R.prompt_tokens,
-                          &R.completion_tokens,
-                          &R.input_tokens,
-                          &R.output_tokens,
-                          &R.prompt_details,
-                          &R.completion_details,
-                          &R.input_details,
-                          &R.output_details,
-                          &R.cached_tokens,
-                          &R.reasoning_tokens,
-                          &R.finish_reason,
-                          &R.message,
-                          &R.tool_calls,
-                          &R.function_call,
-                          &R.refusal,
-                          &R.name,
-                          &R.user,
-                          &R.empty,
-                          &R.input_key,
-                          &R.output_key,
-                          &R.cache_read_key,
-                          &R.reasoning_key,
-                          &R.finish_reasons_key};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (intern(slots[i], names[i]) < 0) {
-            return -1;
-        }
-    }
-    for (int i = 0; i < 4; i++) {
-        if (intern(&R.id_names[i], ID_NAMES[i]) < 0 || intern(&R.id_keys[i], ID_KEYS[i]) < 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static PyMethodDef methods[] = {
     {"chat_request", (PyCFunction)(void (*)(void))chat_request, METH_FASTCALL, chat_request_doc},
     {"chat_response", (PyCFunction)(void (*)(void))chat_response, METH_FASTCALL, chat_response_doc},
@@ -713,6 +641,63 @@ static struct PyModuleDef module = {
     methods,
 };
 
+/* every interned name: where it goes, and its text */
+static const struct {
+    PyObject **slot;
+    const char *text;
+} NAMES[] = {
+    {&N.output_type, "gen_ai.output.type"},
+    {&N.text, "text"},
+    {&N.choice_count, "gen_ai.request.choice.count"},
+    {&N.seed, "gen_ai.request.seed"},
+    {&N.stream, "gen_ai.request.stream"},
+    {&N.max_tokens, "gen_ai.request.max_tokens"},
+    {&N.stop_sequences, "gen_ai.request.stop_sequences"},
+    {&N.service_tier, "openai.request.service_tier"},
+    {&N.role, "role"},
+    {&N.content, "content"},
+    {&N.parts, "parts"},
+    {&N.type, "type"},
+    {&A.messages, "messages"},
+    {&A.response_format, "response_format"},
+    {&A.tools, "tools"},
+    {&A.functions, "functions"},
+    {&A.n, "n"},
+    {&A.seed, "seed"},
+    {&A.stream, "stream"},
+    {&A.max_completion_tokens, "max_completion_tokens"},
+    {&A.max_tokens, "max_tokens"},
+    {&A.stop, "stop"},
+    {&A.service_tier, "service_tier"},
+    {&R.dict_, "__dict__"},
+    {&R.extra, "__pydantic_extra__"},
+    {&R.usage, "usage"},
+    {&R.choices, "choices"},
+    {&R.prompt_tokens, "prompt_tokens"},
+    {&R.completion_tokens, "completion_tokens"},
+    {&R.input_tokens, "input_tokens"},
+    {&R.output_tokens, "output_tokens"},
+    {&R.prompt_details, "prompt_tokens_details"},
+    {&R.completion_details, "completion_tokens_details"},
+    {&R.input_details, "input_tokens_details"},
+    {&R.output_details, "output_tokens_details"},
+    {&R.cached_tokens, "cached_tokens"},
+    {&R.reasoning_tokens, "reasoning_tokens"},
+    {&R.finish_reason, "finish_reason"},
+    {&R.message, "message"},
+    {&R.tool_calls, "tool_calls"},
+    {&R.function_call, "function_call"},
+    {&R.refusal, "refusal"},
+    {&R.name, "name"},
+    {&R.user, "user"},
+    {&R.empty, ""},
+    {&R.input_key, "gen_ai.usage.input_tokens"},
+    {&R.output_key, "gen_ai.usage.output_tokens"},
+    {&R.cache_read_key, "gen_ai.usage.cache_read.input_tokens"},
+    {&R.reasoning_key, "gen_ai.usage.reasoning.output_tokens"},
+    {&R.finish_reasons_key, "gen_ai.response.finish_reasons"},
+};
+
 static int
 intern(PyObject **slot, const char *text)
 {
@@ -723,28 +708,16 @@ intern(PyObject **slot, const char *text)
 PyMODINIT_FUNC
 PyInit__fastread(void)
 {
-    if (intern(&N.output_type, "gen_ai.output.type") < 0 || intern(&N.text, "text") < 0
-        || intern(&N.choice_count, "gen_ai.request.choice.count") < 0 || intern(&N.seed, "gen_ai.request.seed") < 0
-        || intern(&N.stream, "gen_ai.request.stream") < 0 || intern(&N.max_tokens, "gen_ai.request.max_tokens") < 0
-        || intern(&N.stop_sequences, "gen_ai.request.stop_sequences") < 0
-        || intern(&N.service_tier, "openai.request.service_tier") < 0 || intern(&N.role, "role") < 0
-        || intern(&N.content, "content") < 0 || intern(&N.parts, "parts") < 0 || intern(&N.type, "type") < 0) {
-        return NULL;
-    }
-    if (intern(&A.messages, "messages") < 0 || intern(&A.response_format, "response_format") < 0
-        || intern(&A.tools, "tools") < 0 || intern(&A.functions, "functions") < 0 || intern(&A.n, "n") < 0
-        || intern(&A.seed, "seed") < 0 || intern(&A.stream, "stream") < 0
-        || intern(&A.max_completion_tokens, "max_completion_tokens") < 0 || intern(&A.max_tokens, "max_tokens") < 0
-        || intern(&A.stop, "stop") < 0 || intern(&A.service_tier, "service_tier") < 0) {
-        return NULL;
-    }
-    for (int i = 0; i < 4; i++) {
-        if (intern(&N.floats[i], FLOAT_ATTRIBUTES[i]) < 0 || intern(&A.floats[i], FLOAT_ARGS[i]) < 0) {
+    for (size_t i = 0; i < sizeof(NAMES) / sizeof(NAMES[0]); i++) {
+        if (intern(NAMES[i].slot, NAMES[i].text) < 0) {
             return NULL;
         }
     }
-    if (intern_response_names() < 0) {
-        return NULL;
+    for (int i = 0; i < 4; i++) {
+        if (intern(&N.floats[i], FLOAT_ATTRIBUTES[i]) < 0 || intern(&A.floats[i], FLOAT_ARGS[i]) < 0
+            || intern(&R.id_names[i], ID_NAMES[i]) < 0 || intern(&R.id_keys[i], ID_KEYS[i]) < 0) {
+            return NULL;
+        }
     }
     return PyModule_Create(&module);
 }

@@ -16,6 +16,7 @@ from genai_audit import semconv as sc
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", "none", ""})
 DEFAULT_MAX_CONTENT_CHARS = 1_000_000
+DEFAULT_METRIC_BATCH = 10
 KNOWN_INSTRUMENTATIONS = ("openai", "anthropic")
 
 
@@ -108,6 +109,8 @@ class Settings:
     propagate_threads: bool = True
     export_delay_ms: int = 500
     environment: str = ""
+    #: the metric points of this many finished calls are recorded together (1: each call's at its end)
+    metric_batch: int = DEFAULT_METRIC_BATCH
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -136,4 +139,5 @@ class Settings:
             propagate_threads=parse_bool(sc.ENV_PROPAGATE_THREADS, env.get(sc.ENV_PROPAGATE_THREADS), True),
             export_delay_ms=parse_int(sc.ENV_EXPORT_DELAY_MS, env.get(sc.ENV_EXPORT_DELAY_MS), 500, 1),
             environment=env.get(sc.ENV_ENVIRONMENT, "").strip(),
+            metric_batch=parse_int(sc.ENV_METRIC_BATCH, env.get(sc.ENV_METRIC_BATCH), DEFAULT_METRIC_BATCH, 1),
         )

@@ -108,6 +108,9 @@ ENV_ALERT_RATE: Final = "GENAI_AUDIT_ALERT_RATE"
 METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+#: an observable instrument that reports nothing: its callback records the pending metric points
+#: of finished calls before every collection of the meter provider
+METRIC_POINTS_FLUSH: Final = "gen_ai.audit.metric_points.flush"
 TOKEN_TYPE: Final = "gen_ai.token.type"
 TOKEN_BUCKETS: Final = tuple(float(4**i) for i in range(14))
 DURATION_BUCKETS: Final = tuple(0.01 * 2**i for i in range(14))
@@ -121,6 +124,7 @@ ENV_OPENAI_STREAM_USAGE: Final = "GENAI_AUDIT_OPENAI_STREAM_USAGE"
 ENV_INSTRUMENT: Final = "GENAI_AUDIT_INSTRUMENT"
 ENV_PROPAGATE_THREADS: Final = "GENAI_AUDIT_PROPAGATE_THREADS"
 ENV_EXPORT_DELAY_MS: Final = "GENAI_AUDIT_EXPORT_DELAY_MS"
+ENV_METRIC_BATCH: Final = "GENAI_AUDIT_METRIC_BATCH"
 ENV_ENVIRONMENT: Final = "GENAI_AUDIT_ENVIRONMENT"
 ENV_LOG_LEVEL: Final = "GENAI_AUDIT_LOG_LEVEL"
 ENV_SPOOL_DIR: Final = "GENAI_AUDIT_SPOOL_DIR"

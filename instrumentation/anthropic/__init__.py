@@ -25,7 +25,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from genai_audit import semconv as sc
 from genai_audit.config import Settings
-from genai_audit.instrumentation._core import Telemetry
+from genai_audit.instrumentation._core import Telemetry, flush_metrics
 from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
 from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
 from genai_audit.instrumentation.anthropic import _extract, _managers
@@ -68,3 +68,4 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped 
     def _uninstrument(self, **kwargs: Any) -> None:
         unwrap_all(getattr(self, "_wrapped", []))
         self._wrapped = []
+        flush_metrics()

@@ -30,7 +30,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from genai_audit import semconv as sc
 from genai_audit.config import Settings
-from genai_audit.instrumentation._core import Telemetry
+from genai_audit.instrumentation._core import Telemetry, flush_metrics
 from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
 from genai_audit.instrumentation._streams import async_helper_close_wrapper, helper_close_wrapper
 from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
@@ -113,3 +113,4 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
     def _uninstrument(self, **kwargs: Any) -> None:
         unwrap_all(getattr(self, "_wrapped", []))
         self._wrapped = []
+        flush_metrics()

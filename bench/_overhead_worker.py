@@ -382,6 +382,15 @@ def _dist_version(*names: str) -> str | None:
 
 #: the instrumentor object of the implementation under test (None for OpenLIT, which has no off switch)
 _INSTRUMENTOR: list[Any] = []
+#: what the implementation under test leaves for later (genai-audit: the metric points of its last calls,
+#: recorded in batches): run before a batch's clock starts and before it stops, so that each batch is
+#: charged with exactly its own calls' work
+_DEFERRED: list[Callable[[], None]] = []
+
+
+def settle() -> None:
+    for finish in _DEFERRED:
+        finish()
 
 
 def switch(sinks: Sinks) -> tuple[Callable[[], None], Callable[[], None]] | None:
@@ -408,6 +417,7 @@ def instrument(impl: str, sinks: Sinks) -> dict[str, Any]:
     if impl == "ours":
         mod = importlib.import_module("genai_audit.instrumentation.openai")
         _use(mod.OpenAIInstrumentor(), sinks)
+        _DEFERRED[:] = [importlib.import_module("genai_audit.instrumentation").flush_metrics]
         return {"module": mod.__name__, "dist": "genai-audit", "version": _dist_version("genai-audit")}
     if impl == "openllmetry":
         os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
@@ -540,12 +550,14 @@ def run_phase(
     cpu: list[float] = []
     in_sdk: list[float] = []
     for _ in range(reps):
+        settle()
         gc.collect()
         s0 = sdk_ns() if sdk_ns is not None else 0
         c0 = time.process_time_ns()
         t0 = time.perf_counter_ns()
         for _ in range(calls):
             call()
+        settle()
         t1 = time.perf_counter_ns()
         c1 = time.process_time_ns()
         if sdk_ns is not None:
@@ -665,11 +677,13 @@ def run_interleaved(
         call = make_call(client, mode)  # looks the method up again: the wrapper is on or off now
         call()
         call()
+        settle()
         gc.collect()
         s0 = sdk_ns() if sdk_ns is not None else 0
         c0 = time.process_time_ns()
         for _ in range(batch):
             call()
+        settle()
         cpu = (time.process_time_ns() - c0) / batch / 1000.0
         in_sdk = (sdk_ns() - s0) / batch / 1000.0 if sdk_ns is not None else 0.0
         return cpu, in_sdk
@@ -726,6 +740,7 @@ def count_only(impl: str, mode: str, calls: int) -> int:
     gc.disable()
     for _ in range(calls):
         call()
+    settle()
     gc.enable()
     print(json.dumps({"impl": impl, "mode": mode, "calls": calls, "spans": sinks.spans}))
     return 0

@@ -66,3 +66,31 @@ def test_without_sdk_share_nothing_is_wrapped_or_reported() -> None:
     assert "sdk_timed" not in res
     assert "sdk_us" not in res["interleaved"]
     assert res["interleaved"]["rounds_run"] == 2
+
+
+def test_each_timed_batch_records_its_own_metric_points() -> None:
+    """genai-audit's batched metric points are recorded before a batch's clock starts and before it stops."""
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(WORKER.parent)!r})
+import _overhead_worker as w
+from genai_audit.instrumentation import _core
+sinks = w.Sinks()
+w.instrument("ours", sinks)
+call = w.make_call(w.make_client(w.Handler(w.http_module())), "nonstream")
+seen = []
+real_settle = w.settle
+def settle():
+    seen.append(len(_core._PENDING))
+    real_settle()
+    seen.append(len(_core._PENDING))
+w.settle = settle
+w.run_phase(call, calls=13, reps=2, warmup=4)
+print(json.dumps(seen))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    # per repetition: before the clock starts (what the warm-up or the last batch left), before it stops
+    # (13 calls in batches of 10 leave 3); each time nothing is left pending
+    assert seen == [4, 0, 3, 0, 0, 0, 3, 0]

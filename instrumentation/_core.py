@@ -452,15 +452,20 @@ class LLMCall:
                 points.append((telemetry.token_usage, value, token_attrs))
         # recorded in the call's span context, so that the SDK's exemplar filter (trace_based by default,
         # OTEL_METRICS_EXEMPLAR_FILTER) can link each point to the call's trace
-        context = self.context
-        if context is None:  # not attached: the call failed before the client ran
-            context = trace.set_span_in_context(self.span)
         batch = telemetry.metric_batch
         if batch > 1:
-            _PENDING.append((context, points))
+            # a waiting call holds its span's ids, not the ended span and the content on it
+            ids = trace.NonRecordingSpan(self.span.get_span_context())
+            if _SPAN_KEY is not None:
+                _PENDING.append((otel_context.Context({_SPAN_KEY: ids}), points))
+            else:
+                _PENDING.append((trace.set_span_in_context(ids, otel_context.Context()), points))
             if len(_PENDING) >= batch:
                 flush_metrics()
             return
+        context = self.context
+        if context is None:  # not attached: the call failed before the client ran
+            context = trace.set_span_in_context(self.span)
         for histogram, amount, point_attributes in points:
             histogram.record(amount, point_attributes, context)
 

@@ -13,6 +13,7 @@ from typing import Any
 import openai
 import pytest
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.metrics import NoOpMeterProvider
 
 from genai_audit import semconv as sc
@@ -69,6 +70,21 @@ def test_a_collection_sees_every_finished_call(batched: Telemetry, oai: openai.O
     assert tokens == {"input": 12, "output": 5}
     # the instrument that does the recording reports nothing of its own
     assert sc.METRIC_POINTS_FLUSH not in metrics
+
+
+def test_a_waiting_call_holds_its_spans_ids_only(batched: Telemetry, oai: openai.OpenAI, fake: Any) -> None:
+    """Pending points keep the span's ids for their exemplars, not the ended span with its content."""
+    fake.script(Reply(text="a long answer " * 100, input_tokens=5, output_tokens=2))
+    oai.chat.completions.create(model="gpt-4o", messages=USER)
+    ((context, points),) = _core._PENDING
+    held = trace.get_current_span(context)
+    span = batched.span()
+    assert not held.is_recording()
+    assert held.get_span_context() == span.context
+    assert len(points) == 3
+    exemplars = [e for points in batched.metrics().values() for p in points for e in p.exemplars]
+    assert len(exemplars) == 3
+    assert {(e.trace_id, e.span_id) for e in exemplars} == {(span.context.trace_id, span.context.span_id)}
 
 
 def test_a_batch_of_one_records_each_call_at_its_end(telemetry: Telemetry, oai: openai.OpenAI, fake: Any) -> None:

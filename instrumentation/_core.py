@@ -132,7 +132,7 @@ def _histogram(meter: Meter, name: str, unit: str, description: str, buckets: tu
         return meter.create_histogram(name, unit=unit, description=description)
 
 
-#: a finished call's metric points: (the context to record them in, ((histogram, value, attributes), ...))
+#: a finished call's metric points: (the context to record them in, [(histogram, value, attributes), ...])
 PendingPoints = tuple[otel_context.Context, list[tuple[Histogram, float, dict[str, Any]]]]
 #: the metric points of finished calls, not recorded yet (see :func:`flush_metrics`)
 _PENDING: deque[PendingPoints] = deque()
@@ -284,8 +284,8 @@ class LLMCall:
             self.content = {}
         #: the stream accumulator, for a call that returned a stream
         self.accumulator: Any = None
-        #: the context the client ran in (the span current in it), once attached: metric points are
-        #: recorded in it, so that the SDK's exemplar filter links them to the call's trace
+        #: the context the client ran in (the span current in it), once attached: with a metric batch
+        #: of 1 the points are recorded in it, so that the SDK's exemplar filter links them to the trace
         self.context: otel_context.Context | None = None
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None

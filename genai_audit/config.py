@@ -111,6 +111,8 @@ class Settings:
     environment: str = ""
     #: the metric points of this many finished calls are recorded together (1: each call's at its end)
     metric_batch: int = DEFAULT_METRIC_BATCH
+    #: record gen_ai.client.operation.time_per_output_chunk, a point per stream chunk after the first
+    chunk_metric: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -140,4 +142,5 @@ class Settings:
             export_delay_ms=parse_int(sc.ENV_EXPORT_DELAY_MS, env.get(sc.ENV_EXPORT_DELAY_MS), 500, 1),
             environment=env.get(sc.ENV_ENVIRONMENT, "").strip(),
             metric_batch=parse_int(sc.ENV_METRIC_BATCH, env.get(sc.ENV_METRIC_BATCH), DEFAULT_METRIC_BATCH, 1),
+            chunk_metric=parse_bool(sc.ENV_CHUNK_METRIC, env.get(sc.ENV_CHUNK_METRIC), False),
         )

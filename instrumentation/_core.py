@@ -18,6 +18,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from itertools import pairwise
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -205,6 +206,16 @@ class Telemetry:
             "Time to receive the first chunk of a stream",
             sc.DURATION_BUCKETS,
         )
+        #: a point per stream chunk after the first, when switched on (GENAI_AUDIT_CHUNK_METRIC)
+        self.time_per_output_chunk: Histogram | None = None
+        if settings.chunk_metric:
+            self.time_per_output_chunk = _histogram(
+                meter,
+                sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+                "s",
+                "Time per output chunk, from the end of the previous chunk to the end of this one",
+                sc.DURATION_BUCKETS,
+            )
         #: calls whose metric points are recorded together; 1 when this meter cannot be told to
         #: record the pending points before a collection
         self.metric_batch = settings.metric_batch
@@ -251,6 +262,7 @@ class LLMCall:
         "_once",
         "accumulator",
         "attributes",
+        "chunk_times",
         "content",
         "context",
         "first_chunk_at",
@@ -289,6 +301,8 @@ class LLMCall:
         self.context: otel_context.Context | None = None
         self.started = time.perf_counter()
         self.first_chunk_at: float | None = None
+        #: when each chunk a stream showed the application arrived, if chunk times are recorded
+        self.chunk_times: list[float] | None = None
         # end() takes the one item: list.pop is atomic, so exactly one caller gets it,
         # whatever thread, finalizer or signal handler it runs in
         self._once = [True]
@@ -450,6 +464,10 @@ class LLMCall:
             value = get(name)
             if isinstance(value, int):
                 points.append((telemetry.token_usage, value, token_attrs))
+        times = self.chunk_times
+        per_chunk = telemetry.time_per_output_chunk
+        if times is not None and per_chunk is not None:
+            points.extend((per_chunk, at - before, attrs) for before, at in pairwise(times))
         # recorded in the call's span context, so that the SDK's exemplar filter (trace_based by default,
         # OTEL_METRICS_EXEMPLAR_FILTER) can link each point to the call's trace
         batch = telemetry.metric_batch

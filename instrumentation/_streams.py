@@ -13,6 +13,7 @@ built once, when the span ends.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable
 from types import TracebackType
@@ -52,6 +53,10 @@ class _StreamBase(wrapt.ObjectProxy):  # type: ignore[type-arg]  # generic only 
         self._self_feed = acc.feed
         self._self_hide = hide
         self._self_waiting = True  # for the first chunk
+        #: when each chunk shown to the application arrived (None: not recorded)
+        self._self_times: list[float] | None = None
+        if call.telemetry.time_per_output_chunk is not None:
+            self._self_times = call.chunk_times = []
         call.accumulator = acc
         self._self_finalizer = weakref.finalize(self, call.end)
 
@@ -117,6 +122,8 @@ class SyncStream(_StreamBase):
             except Exception:  # noqa: BLE001 - swallowed() counts and logs it
                 swallowed("reading stream chunk")
             if self._self_hide is None or not self._self_hidden(chunk):
+                if self._self_times is not None:
+                    self._self_times.append(time.perf_counter())
                 return chunk
 
     def close(self) -> None:
@@ -161,6 +168,8 @@ class AsyncStream(_StreamBase):
             except Exception:  # noqa: BLE001 - swallowed() counts and logs it
                 swallowed("reading stream chunk")
             if self._self_hide is None or not self._self_hidden(chunk):
+                if self._self_times is not None:
+                    self._self_times.append(time.perf_counter())
                 return chunk
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anthropic
@@ -94,17 +95,26 @@ def telemetry() -> Telemetry:
     return Telemetry()
 
 
-@pytest.fixture
-def instrumented(telemetry: Telemetry, settings: Settings) -> Iterator[Telemetry]:
-    """Both SDKs instrumented into ``telemetry``; uninstrumented afterwards."""
+@contextmanager
+def instrumenting(telemetry: Telemetry, settings: Settings) -> Iterator[Telemetry]:
+    """Both SDKs instrumented into ``telemetry`` with ``settings``; uninstrumented on leaving."""
     instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
     for instrumentor in instrumentors:
         instrumentor.instrument(
             tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, settings=settings
         )
-    yield telemetry
-    for instrumentor in instrumentors:
-        instrumentor.uninstrument()
+    try:
+        yield telemetry
+    finally:
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+
+
+@pytest.fixture
+def instrumented(telemetry: Telemetry, settings: Settings) -> Iterator[Telemetry]:
+    """Both SDKs instrumented into ``telemetry``; uninstrumented afterwards."""
+    with instrumenting(telemetry, settings):
+        yield telemetry
 
 
 # One TLS context for every client: loading CA certificates per client dominates run time.

@@ -11,29 +11,16 @@ import pytest
 
 from genai_audit import semconv as sc
 from genai_audit.config import ConfigError, Settings
-from genai_audit.instrumentation.anthropic import AnthropicInstrumentor
-from genai_audit.instrumentation.openai import OpenAIInstrumentor
 from genai_audit.testing.fake_provider import Reply
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, instrumenting
 
 USER = [{"role": "user", "content": "Tell me about my order"}]
 
 
-def _instrument(telemetry: Telemetry, settings: Settings) -> list[Any]:
-    instrumentors: list[Any] = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-    for instrumentor in instrumentors:
-        instrumentor.instrument(
-            tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, settings=settings
-        )
-    return instrumentors
-
-
 @pytest.fixture
 def chunked(telemetry: Telemetry) -> Iterator[Telemetry]:
-    instrumentors = _instrument(telemetry, Settings(chunk_metric=True))
-    yield telemetry
-    for instrumentor in instrumentors:
-        instrumentor.uninstrument()
+    with instrumenting(telemetry, Settings(chunk_metric=True)):
+        yield telemetry
 
 
 def _chunk_points(telemetry: Telemetry) -> tuple[int, float]:

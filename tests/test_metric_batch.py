@@ -21,22 +21,16 @@ from genai_audit.config import ConfigError, Settings
 from genai_audit.instrumentation import _core
 from genai_audit.instrumentation.openai import OpenAIInstrumentor
 from genai_audit.testing.fake_provider import Reply
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, instrumenting
 
 USER = [{"role": "user", "content": "Where is my order?"}]
 
 
 @pytest.fixture
 def batched(telemetry: Telemetry) -> Iterator[Telemetry]:
-    """openai instrumented with batches of three calls."""
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        settings=Settings(metric_batch=3),
-    )
-    yield telemetry
-    instrumentor.uninstrument()
+    """Instrumented with batches of three calls."""
+    with instrumenting(telemetry, Settings(metric_batch=3)):
+        yield telemetry
 
 
 def _count(telemetry: Telemetry, name: str, token_type: str | None = None) -> int:
@@ -88,19 +82,11 @@ def test_a_waiting_call_holds_its_spans_ids_only(batched: Telemetry, oai: openai
 
 
 def test_a_batch_of_one_records_each_call_at_its_end(telemetry: Telemetry, oai: openai.OpenAI, fake: Any) -> None:
-    instrumentor = OpenAIInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=telemetry.tracer_provider,
-        meter_provider=telemetry.meter_provider,
-        settings=Settings(metric_batch=1),
-    )
-    try:
+    with instrumenting(telemetry, Settings(metric_batch=1)):
         fake.script(Reply(text="ok"))
         oai.chat.completions.create(model="gpt-4o", messages=USER)
         assert len(_core._PENDING) == 0
         assert _count(telemetry, sc.METRIC_OPERATION_DURATION) == 1
-    finally:
-        instrumentor.uninstrument()
 
 
 def test_uninstrument_records_what_is_pending(telemetry: Telemetry, oai: openai.OpenAI, fake: Any) -> None:

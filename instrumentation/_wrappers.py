@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from genai_audit.instrumentation._core import LLMCall, Telemetry, start_call, suppressed, swallowed
+from genai_audit.instrumentation._raw import complete_raw, is_raw_response, raw_mode
 from genai_audit.instrumentation._streams import Accumulator, AsyncStream, Hider, NullAccumulator, SyncStream
 
 #: (client resource, kwargs) -> (span attributes at start, structured input content)
@@ -68,6 +69,8 @@ def _begin(
 def _complete(spec: CallSpec, call: LLMCall, kwargs: Mapping[str, Any], result: Any, stream_cls: type) -> Any:
     """Record a successful result of an unchanged request; return what the application gets."""
     try:
+        if raw_mode(kwargs) is not None and is_raw_response(result):
+            return complete_raw(spec, call, kwargs, result)
         acc = spec.stream_accumulator(kwargs, result, False) if spec.stream_accumulator is not None else None
         if acc is not None:
             return stream_cls(result, call, acc)

@@ -9,8 +9,10 @@ a message naming what is missing.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,14 @@ class RunningNode:
 
     url: str
     log_path: Path | None = None
+
+    @property
+    def major(self) -> int:
+        """The server's major version, asked with plain JSON (which every server major accepts)."""
+        url = f"{self.url}/_nodes/_local?filter_path=nodes.*.version"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            nodes = json.load(answer)["nodes"]
+        return int(next(iter(nodes.values()))["version"].split(".")[0])
 
 
 def _missing_tools() -> list[str]:

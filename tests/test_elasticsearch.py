@@ -52,6 +52,7 @@ from genai_audit.store.elasticsearch import (
     RetryPolicy,
     span_documents,
 )
+from genai_audit.store.es_compat import negotiating_client
 from genai_audit.store.sqlite import Query, SqliteSpanExporter, connect, read_documents, read_events
 from genai_audit.testing.fake_provider import Error, FakeProvider, Reply
 from tests.es_fixtures import RunningNode
@@ -66,7 +67,7 @@ FAST_RETRY = RetryPolicy(max_attempts=3, max_seconds=10.0, initial_backoff=0.05,
 
 @pytest.fixture
 def es(es_node: RunningNode) -> Iterator[Elasticsearch]:
-    client = Elasticsearch(es_node.url, request_timeout=30)
+    client = negotiating_client(es_node.url, request_timeout=30)
     yield client
     client.close()
 
@@ -858,11 +859,11 @@ provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(memory))
 trace.set_tracer_provider(provider)
 
-from elasticsearch import Elasticsearch
 from genai_audit.store.elasticsearch import ElasticsearchSpanExporter
+from genai_audit.store.es_compat import negotiating_client
 
 url, namespace, dead = sys.argv[1:4]
-Elasticsearch(url).cluster.health()
+negotiating_client(url).cluster.health()
 bare = [span.name for span in memory.get_finished_spans()]
 memory.clear()
 with provider.get_tracer("probe").start_as_current_span("chat m", attributes={"gen_ai.operation.name": "chat"}):

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
 from opentelemetry.sdk.trace import TracerProvider
 
 from genai_audit import semconv as sc
 from genai_audit.bootstrap import remote_processor
+from genai_audit.store.es_compat import negotiating_client
 from genai_audit.store.spool import SpoolingSpanProcessor
 from genai_audit.testing.es_node import EsNode
 
@@ -27,7 +27,7 @@ INDEX = "traces-genai_audit.otel-default"
 
 
 def stored_ids(url: str, session: str) -> list[str]:
-    client = Elasticsearch(url)
+    client = negotiating_client(url)
     client.indices.refresh(index=INDEX)
     result = client.search(index=INDEX, size=10_000, query={"term": {"session.id": session}}, source=False)
     client.close()

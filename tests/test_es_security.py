@@ -33,8 +33,16 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from genai_audit.bootstrap import remote_processor
 from genai_audit.store.elasticsearch import ElasticsearchSpanExporter, span_documents
+from genai_audit.store.es_compat import CLIENT_MAJOR, negotiating_client
 from genai_audit.testing.fake_provider import FakeProvider
-from genai_audit.testing.tls_proxy import Certificates, Credentials, TlsProxy, encode_api_key, make_certificates
+from genai_audit.testing.tls_proxy import (
+    Certificates,
+    Credentials,
+    Exchange,
+    TlsProxy,
+    encode_api_key,
+    make_certificates,
+)
 from tests.es_fixtures import RunningNode
 from tests.test_elasticsearch import FAST_RETRY, chat_attributes, count, spans_with, stream
 
@@ -114,8 +122,20 @@ def proxy(running_proxy: TlsProxy) -> TlsProxy:
 
 
 @pytest.fixture
+def es_major(es_node: RunningNode) -> int:
+    return es_node.major
+
+
+def settled(exchanges: list[Exchange], server_major: int) -> list[Exchange]:
+    """The exchanges after a client newer than the server had its media type refused once, at the start."""
+    if server_major < CLIENT_MAJOR and exchanges and exchanges[0].status == 400:
+        return exchanges[1:]
+    return exchanges
+
+
+@pytest.fixture
 def es(es_node: RunningNode) -> Iterator[Elasticsearch]:
-    client = Elasticsearch(es_node.url, request_timeout=30)
+    client = negotiating_client(es_node.url, request_timeout=30)
     yield client
     client.close()
 
@@ -263,6 +283,7 @@ def test_each_credential_kind_over_verified_tls(
     tap: Tap,
     certificates: Certificates,
     es: Elasticsearch,
+    es_major: int,
     namespace: str,
     tmp_path: Path,
 ) -> None:
@@ -275,7 +296,8 @@ def test_each_credential_kind_over_verified_tls(
     exporter.shutdown()
     assert count(es, stream("traces", namespace)) == 2 and count(es, stream("logs", namespace)) == 2
     assert proxy.exchanges_for("/_bulk") and {(e.scheme, e.principal) for e in proxy.exchanges} == {(scheme, principal)}
-    assert all(200 <= e.status < 300 or e.status == 404 for e in proxy.exchanges)  # 404: a template not yet there
+    # 404: a template not yet there; a 400 only where a newer client's media type is refused once at the start
+    assert all(200 <= e.status < 300 or e.status == 404 for e in settled(proxy.exchanges, es_major))
     # What crossed the wire is TLS: no credentials, no request line, no document text in clear.
     assert tap.sent.startswith(b"\x16\x03")
     assert_no_secret(bytes(tap.sent), "the bytes on the wire")

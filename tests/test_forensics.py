@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -53,6 +52,7 @@ from genai_audit.processors.pipeline import build_chain
 from genai_audit.processors.span_processor import AuditSpanProcessor
 from genai_audit.serialize import span_document, timestamp
 from genai_audit.store.elasticsearch import ElasticsearchSpanExporter
+from genai_audit.store.es_compat import negotiating_client
 from genai_audit.store.sqlite import SqliteSpanExporter, connect, has_search_indexes
 from tests.es_fixtures import RunningNode
 
@@ -341,7 +341,7 @@ def es_namespace(scripted: Scripted, es_node: RunningNode, tmp_path_factory: pyt
     )
     assert exporter.export(scripted.spans) is SpanExportResult.SUCCESS
     exporter.shutdown()
-    client = Elasticsearch(es_node.url, request_timeout=30)
+    client = negotiating_client(es_node.url, request_timeout=30)
     client.indices.refresh(index=f"traces-genai_audit.otel-{namespace},logs-genai_audit.otel-{namespace}")
     client.close()
     return namespace

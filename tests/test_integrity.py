@@ -52,6 +52,7 @@ from genai_audit.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from genai_audit.store.es_compat import negotiating_client
 from genai_audit.store.sqlite import SqliteSpanExporter
 from genai_audit.verify import Report, elasticsearch_records, run
 from tests.es_fixtures import RunningNode
@@ -842,7 +843,6 @@ def test_elasticsearch_through_the_spool(
     es_node: RunningNode, tmp_path: Path, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Records spooled to Elasticsearch carry their seal; updates, deletes and forgeries are named."""
-    from elasticsearch import Elasticsearch
 
     from genai_audit.bootstrap import remote_processor
 
@@ -868,7 +868,7 @@ def test_elasticsearch_through_the_spool(
     assert processor.force_flush(60_000)
     processor.shutdown()
 
-    es = Elasticsearch(es_node.url, request_timeout=30)
+    es = negotiating_client(es_node.url, request_timeout=30)
     index = f"traces-genai_audit.otel-{namespace}"
     es.indices.refresh(index=index)
     hits = es.search(index=index, size=100, sort=[{"integrity.seq": "asc"}])["hits"]["hits"]
@@ -928,7 +928,6 @@ def test_elasticsearch_through_the_spool(
 @pytest.mark.integration
 def test_sqlite_and_elasticsearch_documents_agree(es_node: RunningNode, tmp_path: Path, folder: Path) -> None:
     """The same span sealed by the SQLite store and the direct Elasticsearch exporter hashes to the same leaf."""
-    from elasticsearch import Elasticsearch
 
     from genai_audit.store.elasticsearch import ElasticsearchSpanExporter
 
@@ -946,7 +945,7 @@ def test_sqlite_and_elasticsearch_documents_agree(es_node: RunningNode, tmp_path
         ).end()
     provider.shutdown()
     local = {ident(doc): doc for _, doc in stored(tmp_path / "audit.db")}
-    es = Elasticsearch(es_node.url, request_timeout=30)
+    es = negotiating_client(es_node.url, request_timeout=30)
     index = "traces-genai_audit.otel-default"
     es.indices.refresh(index=index)
     query = {"terms": {"trace_id": sorted({doc["trace_id"] for doc in local.values()})}}

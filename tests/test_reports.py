@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -40,6 +39,7 @@ from genai_audit.forensics.reports import (
 )
 from genai_audit.processors.policy import AuditPolicy
 from genai_audit.store.elasticsearch import ElasticsearchSpanExporter
+from genai_audit.store.es_compat import negotiating_client
 from tests.es_fixtures import RunningNode
 from tests.test_forensics import _unsealed, sqlite_exporter
 
@@ -286,7 +286,7 @@ def es_namespace(spans: list[ReadableSpan], es_node: RunningNode, tmp_path_facto
     )
     assert exporter.export(spans) is SpanExportResult.SUCCESS
     exporter.shutdown()
-    client = Elasticsearch(es_node.url, request_timeout=30)
+    client = negotiating_client(es_node.url, request_timeout=30)
     client.indices.refresh(index=f"traces-genai_audit.otel-{namespace}")
     client.close()
     return namespace

@@ -26,6 +26,7 @@ from genai_audit.forensics import open_store
 from genai_audit.forensics.erasure import erase, subject_for
 from genai_audit.forensics.retention import apply_retention
 from genai_audit.ledger import TOMBSTONES_SUFFIX
+from genai_audit.store.es_compat import negotiating_client
 from genai_audit.store.sqlite import SqliteSpanExporter
 from genai_audit.verify import run
 from tests.es_fixtures import RunningNode
@@ -265,23 +266,21 @@ def test_missing_store_is_one_line(env: Path, capsys: pytest.CaptureFixture[str]
 
 @pytest.fixture
 def es_store(es_node: RunningNode, env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    from elasticsearch import Elasticsearch
 
     from genai_audit.store.elasticsearch import ElasticsearchSpanExporter
 
     namespace = f"re{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("GENAI_AUDIT_ES_NAMESPACE", namespace)
     populate(ElasticsearchSpanExporter(es_node.url, namespace=namespace, dead_letter_path=env / "dl.jsonl"))
-    es = Elasticsearch(es_node.url, request_timeout=30)
+    es = negotiating_client(es_node.url, request_timeout=30)
     es.indices.refresh(index=f"traces-genai_audit.otel-{namespace},logs-genai_audit.otel-{namespace}")
     es.close()
     return es_node.url
 
 
 def es_hits(url: str, query: dict[str, Any], index: str = "traces") -> int:
-    from elasticsearch import Elasticsearch
 
-    es = Elasticsearch(url, request_timeout=30)
+    es = negotiating_client(url, request_timeout=30)
     name = f"{index}-genai_audit.otel-{os.environ['GENAI_AUDIT_ES_NAMESPACE']}"
     es.indices.refresh(index=name)
     found = es.search(index=name, query=query, size=100)["hits"]["hits"]

@@ -86,6 +86,7 @@ from genai_audit import semconv as sc
 from genai_audit.config import ConfigError
 from genai_audit.integrity import Sealer, elasticsearch_store_name, entries_of, sealer_for
 from genai_audit.serialize import DATASET, event_documents, span_document
+from genai_audit.store.es_compat import NegotiatingTransport
 
 logger = logging.getLogger("genai_audit.store")
 
@@ -459,6 +460,7 @@ class ElasticsearchSettings:
             "request_timeout": request_timeout,
             "max_retries": 0,
             "retry_on_timeout": False,
+            "transport_class": NegotiatingTransport,
         }
         if self.api_key:
             options["api_key"] = self.api_key

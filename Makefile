@@ -59,10 +59,10 @@ bench: setup
 # A local single-node Elasticsearch 8.19 (Java 17+ and Maven; built once into the cache
 # directory). es-up prints the node's URL as its last line; es-down stops it.
 es-up: setup
-	@$(BIN)/python -m genai_audit.testing.es_node up
+	@$(BIN)/python -m tools.es_node up
 
 es-down: setup
-	@$(BIN)/python -m genai_audit.testing.es_node down
+	@$(BIN)/python -m tools.es_node down
 
 clean-venv:
 	rm -rf $(VENV)

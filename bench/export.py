@@ -72,7 +72,9 @@ from genai_audit import semconv as sc
 from genai_audit.bootstrap import remote_processor
 from genai_audit.store.elasticsearch import DeliveryReport, ElasticsearchSpanExporter, data_stream
 from genai_audit.store.spool import SpoolingSpanProcessor
-from genai_audit.testing.es_node import EsNode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ of the checkout
+from tools.es_node import EsNode
 
 CONFIGS = ("none", "spool", "bsp", "bsp-sized", "collector")
 #: the dataset the collector's documents are routed to (``traces-genai_audit.otel-<namespace>``, as ours)

@@ -13,7 +13,7 @@ The records are loaded into
 * an SQLite store through the store's own schema (``genai_audit.store.sqlite.connect``
   and its row layout), so the indexes and the full-text / token trigger apply; big
   transactions, ``synchronous=OFF`` while loading only;
-* a real Elasticsearch 8.19 node started here (:class:`genai_audit.testing.es_node.EsNode`)
+* a real Elasticsearch 8.19 node started here (:class:`tools.es_node.EsNode`)
   with the index templates the exporter installs, bulk requests of about 4 MB from two
   threads, ``refresh_interval`` off while loading and one refresh at the end.
 
@@ -518,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
 
-    from genai_audit.testing.es_node import EsNode
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ of the checkout
+    from tools.es_node import EsNode
 
     cache = Path("~/.cache/genai-audit/bench-forensics").expanduser() / str(args.records)
     meta_path = cache / "meta.json"

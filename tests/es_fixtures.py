@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from genai_audit.testing.es_node import EsNode, EsNodeError
+from tools.es_node import EsNode, EsNodeError
 
 ENV_TEST_URL = "GENAI_AUDIT_TEST_ES_URL"
 

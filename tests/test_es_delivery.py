@@ -20,7 +20,7 @@ from genai_audit import semconv as sc
 from genai_audit.bootstrap import remote_processor
 from genai_audit.store.es_compat import negotiating_client
 from genai_audit.store.spool import SpoolingSpanProcessor
-from genai_audit.testing.es_node import EsNode
+from tools.es_node import EsNode
 
 pytestmark = pytest.mark.integration
 INDEX = "traces-genai_audit.otel-default"

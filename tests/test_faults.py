@@ -808,19 +808,20 @@ def test_failing_chain_step_after_a_good_step_still_withholds(
     assert seen and all(value == WITHHELD for value in seen[0].values())
 
 
+class _BrokenChain(ProcessingChain):
+    """A chain whose own call raises, whatever its steps."""
+
+    def __call__(self, record: AuditRecord) -> AuditRecord:
+        raise RuntimeError("chain broke")
+
+
 def test_chain_that_itself_raises_withholds_content(
     fake: FakeProvider,
     oai: openai.OpenAI,
-    monkeypatch: pytest.MonkeyPatch,
     instrument_with: Callable[[ProcessingChain], Any],
 ) -> None:
     """A chain whose own call raises (not a step) must fail closed too: no raw content on the span."""
-
-    def broken_chain(self: ProcessingChain, record: AuditRecord) -> AuditRecord:
-        raise RuntimeError("chain broke")
-
-    monkeypatch.setattr(ProcessingChain, "__call__", broken_chain)
-    telemetry = instrument_with(ProcessingChain([]))
+    telemetry = instrument_with(_BrokenChain([]))
     fake.script(tool_reply())
     chat(oai)
     span = telemetry.span()

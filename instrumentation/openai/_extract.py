@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
@@ -27,14 +27,6 @@ from genai_audit.instrumentation._parts import (
 Attributes = dict[str, AttributeValue]
 
 logger = logging.getLogger(__name__)
-
-
-class _Reading(Protocol):
-    """Where a response is read to: the call, or a scratch copy (to check the C reading against)."""
-
-    attributes: Attributes
-
-    def set_content(self, key: str, value: Any) -> None: ...
 
 
 def _base(operation: str, instance: Any, model: Any) -> Attributes:
@@ -179,7 +171,7 @@ _CHAT_FLOATS = (
 )
 
 
-def _read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
+def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
     args = plain_args(kwargs)
     get_arg = args.get
     attributes = _base(sc.OP_CHAT, instance, get_arg("model"))
@@ -222,64 +214,6 @@ def _read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attrib
     return attributes, content
 
 
-_C_SAMPLE: dict[str, Any] = {
-    "model": "m",
-    "messages": [{"role": "system", "content": "s"}, {"content": "u", "role": "user"}],
-    "n": 2,
-    "seed": 7,
-    "stream": 1,
-    "max_tokens": 9,
-    "temperature": 1,
-    "top_p": 0.5,
-    "frequency_penalty": 0.1,
-    "presence_penalty": -0.2,
-    "stop": ("a", "b"),
-    "service_tier": "flex",
-    "user": None,
-}
-
-
-def _typed(value: Any) -> Any:
-    """``value`` with the type of everything in it, for comparing two readings exactly."""
-    if isinstance(value, dict):
-        return (dict, [(_typed(k), _typed(v)) for k, v in value.items()])
-    if isinstance(value, (list, tuple)):
-        return (type(value), [_typed(item) for item in value])
-    return (type(value), value)
-
-
-def _c_reader() -> Callable[[dict[str, Any], Attributes], list[dict[str, Any]] | None] | None:
-    """The C reading of usual requests (``_fastread``), when it is built and reads a sample as Python does."""
-    try:
-        from genai_audit.instrumentation.openai._fastread import chat_request
-    except ImportError:  # built without a compiler: the Python reading does every request
-        return None
-    try:
-        attributes = _base(sc.OP_CHAT, None, _C_SAMPLE["model"])
-        inputs = chat_request(dict(_C_SAMPLE), attributes)
-        if _typed((attributes, {sc.INPUT_MESSAGES: inputs})) != _typed(_read_chat_request(None, _C_SAMPLE)):
-            return None
-    except Exception:  # noqa: BLE001 - a reader that fails its check is not used
-        return None
-    return chat_request
-
-
-_C_CHAT_REQUEST = _c_reader()
-
-
-def read_chat_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
-    """Span attributes at start and input content of a chat request.
-
-    A request of the usual shape (plain values, plain messages; see ``_fastread.c``) is read in C;
-    any other, or every one where the extension is not built, by :func:`_read_chat_request`.
-    """
-    reader = _C_CHAT_REQUEST
-    if reader is not None and type(kwargs) is dict:
-        attributes = _base(sc.OP_CHAT, instance, kwargs.get("model"))
-        inputs = reader(kwargs, attributes)
-        if inputs is not None:
-            return attributes, {sc.INPUT_MESSAGES: inputs}
-    return _read_chat_request(instance, kwargs)
 
 
 _USAGE_FIELDS = frozenset({"prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"})
@@ -304,7 +238,7 @@ _fast_prompt_details: dict[type, bool] = {}
 _fast_completion_details: dict[type, bool] = {}
 
 
-def read_usage(call: _Reading, usage: Any) -> None:
+def read_usage(call: LLMCall, usage: Any) -> None:
     if usage is None:
         return
     values = fields(usage, _USAGE_FIELDS, _fast_usages)
@@ -333,7 +267,7 @@ def read_usage(call: _Reading, usage: Any) -> None:
             attributes[sc.USAGE_REASONING_OUTPUT_TOKENS] = count
 
 
-def _read_ids(call: _Reading, values: Mapping[str, Any]) -> None:
+def _read_ids(call: LLMCall, values: Mapping[str, Any]) -> None:
     attributes = call.attributes
     for key, name in _ID_ATTRIBUTES:
         value = values.get(name)
@@ -345,7 +279,8 @@ def read_response_ids(call: LLMCall, response: Any) -> None:
     _read_ids(call, fields(response, _ID_FIELDS, _fast_ids))
 
 
-def _read_chat_response(call: _Reading, response: Any) -> None:
+def read_chat_response(call: LLMCall, response: Any) -> None:
+    """Response attributes and output messages of a chat completion."""
     values = fields(response, _COMPLETION_FIELDS, _fast_completions)
     _read_ids(call, values)
     read_usage(call, values.get("usage"))
@@ -360,86 +295,6 @@ def _read_chat_response(call: _Reading, response: Any) -> None:
         outputs.append(message)
     if reasons:
         call.attributes[sc.RESPONSE_FINISH_REASONS] = reasons
-    call.set_content(sc.OUTPUT_MESSAGES, outputs)
-
-
-#: the Python reading's caches of classes read through their instance dict, in the order the C reading takes them
-_C_CACHES = (
-    _fast_completions,
-    _fast_usages,
-    _fast_prompt_details,
-    _fast_completion_details,
-    _fast_choices,
-    _fast_messages,
-)
-
-
-class _Scratch:
-    """What the Python reading of a response writes to, for comparing it with the C reading."""
-
-    def __init__(self) -> None:
-        self.attributes: Attributes = {}
-        self.content: dict[str, Any] = {}
-
-    def set_content(self, key: str, value: Any) -> None:
-        if value:
-            self.content[key] = value
-
-
-def _c_response_reader() -> Callable[[Any, tuple[dict[type, bool], ...]], Any] | None:
-    try:
-        from genai_audit.instrumentation.openai._fastread import chat_response
-    except ImportError:  # built without a compiler: the Python reading does every response
-        return None
-    return chat_response
-
-
-_C_RESPONSE = _c_response_reader()
-#: the C reading of responses, once it has read one response exactly as Python does (None until then)
-_C_CHAT_RESPONSE: Callable[[Any, tuple[dict[type, bool], ...]], Any] | None = None
-#: responses left to check the C reading on; it is given up after that many disagreements
-_C_CHECKS = [3]
-
-
-def _check_c_response(response: Any) -> Any:
-    """The C reading of ``response`` if it gives exactly what the Python reading gives, else None.
-
-    Run on the responses the C reading accepts until one agrees, which switches the C reading on for
-    every later response; after three that disagree it stays off.
-    """
-    global _C_CHAT_RESPONSE
-    reader = _C_RESPONSE
-    if reader is None or not _C_CHECKS[0]:
-        return None
-    read = reader(response, _C_CACHES)
-    if read is None:
-        return None
-    scratch = _Scratch()
-    _read_chat_response(scratch, response)
-    updates, outputs = read
-    if _typed(updates) == _typed(scratch.attributes) and _typed(outputs or None) == _typed(
-        scratch.content.get(sc.OUTPUT_MESSAGES)
-    ):
-        _C_CHAT_RESPONSE = reader
-        return read
-    _C_CHECKS[0] -= 1
-    logger.debug("genai-audit: the C reading of a chat response differs from the Python reading; not used")
-    return None
-
-
-def read_chat_response(call: LLMCall, response: Any) -> None:
-    """Response attributes and output messages of a chat completion.
-
-    A completion of the usual shape (text answers; see ``_fastread.c``) is read in C once the C reading
-    has given exactly the Python reading's result on one; any other by :func:`_read_chat_response`.
-    """
-    reader = _C_CHAT_RESPONSE
-    read = reader(response, _C_CACHES) if reader is not None else _check_c_response(response)
-    if read is None:
-        _read_chat_response(call, response)
-        return
-    updates, outputs = read
-    call.attributes.update(updates)
     call.set_content(sc.OUTPUT_MESSAGES, outputs)
 
 

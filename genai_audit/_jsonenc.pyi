@@ -1,3 +1,0 @@
-from typing import Any
-
-def dumps(value: Any, /) -> str | None: ...

@@ -1,6 +1,0 @@
-from typing import Any
-
-def chat_request(kwargs: dict[str, Any], attributes: dict[str, Any], /) -> list[dict[str, Any]] | None: ...
-def chat_response(
-    response: Any, caches: tuple[dict[type, bool], ...], /
-) -> tuple[dict[str, Any], list[dict[str, Any]]] | None: ...

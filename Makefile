@@ -2,7 +2,10 @@
 # directory, keyed on the dependency declarations, so a second run is fast.
 PYTHON ?= python3
 CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/genai-audit
-DEPS_HASH := $(shell cat pyproject.toml setup.py | sha256sum | cut -c1-12)
+# the distributions of this checkout, installed editable; the environment is keyed on their declarations
+# and on the checkout's path (an editable install points at the checkout it was made from)
+DISTS := . processors instrumentation/openai instrumentation/anthropic
+DEPS_HASH := $(shell (cat $(addsuffix /pyproject.toml,$(DISTS)) setup.py; echo $(CURDIR)) | sha256sum | cut -c1-12)
 VENV ?= $(CACHE_DIR)/venv-$(DEPS_HASH)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -10,20 +13,16 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo test test-fast lint typecheck bench clean-venv es-up es-down
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): $(addsuffix /pyproject.toml,$(DISTS)) setup.py
 	@mkdir -p $(CACHE_DIR)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
 setup: $(STAMP)
 	@# a stable name for the current environment: the benchmarks' commands run $(CACHE_DIR)/dev/bin/python
 	@ln -sfn $(VENV) $(CACHE_DIR)/dev
-	@# editable installs point at the checkout they were made from; re-point when it moved. Asked of
-	@# genai_audit.processors: genai_audit itself would be found in the current directory whatever the install
-	@$(BIN)/python -c "import genai_audit.processors as p, os, sys; sys.exit(os.path.dirname(os.path.dirname(p.__file__)) != os.getcwd())" \
-		|| $(BIN)/python -m pip install --quiet --no-deps -e .
 
 demo: setup
 	$(BIN)/genai-audit demo
@@ -31,12 +30,8 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# mypy cannot follow the editable install's import hook, so it checks the
-# package as it is laid out in a wheel.
 typecheck: setup
-	@rm -rf build/typecheck
-	@$(BIN)/python setup.py -q build_py --build-lib build/typecheck 2>/dev/null
-	cd build/typecheck && $(BIN)/mypy --config-file ../../pyproject.toml genai_audit
+	$(BIN)/mypy
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)

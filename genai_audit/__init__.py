@@ -8,11 +8,19 @@ Public API::
         ...                                      # LLM calls here carry the audit context
 
 Importing this package is cheap; the heavy parts load on first use.
+
+``genai_audit.processors`` and each ``genai_audit.instrumentation.<library>``
+come from distributions of their own (``processors/``, ``instrumentation/<library>/``
+in the source tree); ``__path__`` is extended so that they are found wherever
+each is installed, editable or not.
 """
 
 from __future__ import annotations
 
+from pkgutil import extend_path
 from typing import TYPE_CHECKING, Any
+
+__path__ = extend_path(__path__, __name__)
 
 __version__ = "0.1.0"
 

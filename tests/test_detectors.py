@@ -393,7 +393,34 @@ def _plain_phone_validator(regions: str) -> Callable[[str], str | None]:
                 return found
         return None
 
-    return validate
+    def possible(value: str, region: str) -> str | None:
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def validate_all(value: str) -> str | None:
+        """Valid numbers; an extension after one; '+' numbers of a possible length; NANP and trunk-0 shapes."""
+        stripped = value.strip()
+        extension = re.search(r"\s?(?:x|ext\.?|extension|#)\s?([0-9]{1,6})\Z", stripped)
+        body = stripped[: extension.start()] if extension else stripped
+        found = validate(body)
+        if found is None and not extension and body.startswith("+") and 7 <= len(re.sub(r"[^0-9]", "", body)) <= 15:
+            found = possible(body, order[0])
+        if found is None and re.fullmatch(
+            r"(?:1[ .\-])?(?:\([0-9]{3}\) ?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}", body
+        ):
+            found = possible(body, "US")
+        if found is None and re.fullmatch(r"0[0-9]{1,4}(?:[ .\-/][0-9]{2,4}){1,4}", body):
+            found = next((n for region in order if (n := possible(body, region)) is not None), None)
+        if found is None or extension is None:
+            return found
+        return f"{found};ext={extension.group(1)}"
+
+    return validate_all
 
 
 def test_phone_validator_agrees_with_phonenumbers_parse() -> None:
@@ -574,7 +601,9 @@ def test_ipv6_compression_matches_ipaddress() -> None:
 
 def _plain_validate_card(value: str) -> str | None:
     digits = "".join(ch for ch in value if "0" <= ch <= "9")
-    if not 12 <= len(digits) <= 19 or not d._card_brand_ok(digits) or not d.luhn_ok(digits):
+    if not 12 <= len(digits) <= 19 or not d.luhn_ok(digits):
+        return None
+    if not d._card_brand_ok(digits) and not (len(digits) >= 13 and digits[0] in "123456"):
         return None
     if len(digits) != len(value):
         groups = [g for g in value.replace("-", " ").split(" ") if g]
@@ -639,3 +668,94 @@ def test_phone_prefix_stripping_and_lengths_match_phonenumbers() -> None:
             result = pu._test_number_length(number, region.metadata)
             assert region.length_kept(len(number)) == (result not in rejected), (code, number)
             assert region.too_long(len(number)) == (result == too_long), (code, number)
+
+
+# --- formats found missing on public labeled data --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "phone"),
+    [
+        ("Call 345-899-3560x4587 now", "345-899-3560x4587"),
+        ("Phone: +1-604-696-5272x565.", "+1-604-696-5272x565"),
+        ("Tel +41 (0)69 979 80 58", "+41 (0)69 979 80 58"),
+        ("07700 063 966-Fax", "07700 063 966"),
+        ("reach me at 930.167.3943 today", "930.167.3943"),
+        ("+447700677662", "+447700677662"),
+        ("desk (555) 123-4567 ext. 89", "(555) 123-4567 ext. 89"),
+        ("| Ann | 930-167-3943 | Leeds |", "930-167-3943"),
+    ],
+)
+def test_phone_numbers_as_people_write_them(text: str, phone: str) -> None:
+    """Extensions, a (0) trunk, a trailing label, dotted groups, no separators, unassigned ranges."""
+    assert ("PHONE", phone) in [(f.entity, text[f.start : f.end]) for f in DEFAULT_SCANNER.scan(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["The total is 1.234.567.890 euros", "ISBN 978-3-16-148410-0", "on 2023-12-11 01:17 UTC", "call 555-0100",
+     "Tracking 1Z999AA10123456784", "build 2024.11.05.1234"],
+)
+def test_numbers_that_are_not_phones(text: str) -> None:
+    assert not [entity for entity, _ in found(text) if entity == "PHONE"]
+
+
+@pytest.mark.parametrize(
+    ("text", "card"),
+    [
+        ("card 3502123456789012 ok", "3502123456789012"),  # below the JCB range, Luhn-valid
+        ("card 3527 1234 1234 1230", "3527 1234 1234 1230"),
+        ("number 1234567890123452", "1234567890123452"),
+    ],
+)
+def test_luhn_valid_numbers_outside_known_brands_are_cards(text: str, card: str) -> None:
+    """Fail safe: any issuer industry (first digit 1-6), 13 to 19 digits, Luhn-valid."""
+    assert ("CREDIT_CARD", card) in found(text)
+
+
+def test_luhn_valid_numbers_of_other_industries_are_not_cards() -> None:
+    assert not found("order 7012345678901232")  # 7: petroleum and others, not a payment card
+    assert not found("card 3502123456789013")  # Luhn fails
+
+
+@pytest.mark.parametrize(
+    "iban", ["gb42nawi04454264788619", "GB42-NAWI-0445-4264-7886-19", "gb42 nawi 0445 4264 7886 19"]
+)
+def test_iban_in_any_case_and_grouping(iban: str) -> None:
+    assert found(f"IBAN: {iban} thanks") == [("IBAN", iban)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my AWS key AKIAIOSFODNN7EXAMPLE with secret wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY ok",
+        "AKIAIOSFODNN7EXAMPLE\nwJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        '{"aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}',
+        "export SECRET=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "here it is: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ],
+)
+def test_aws_secret_access_keys_with_or_without_their_id(text: str) -> None:
+    values = [value for _, value in found(text)]
+    assert "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" in values
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("my api key is 8f4Jk2LmN9pQ3rS7tU1vW5xY ok", "8f4Jk2LmN9pQ3rS7tU1vW5xY"),
+        ("the secret Hq7+Zt3vXk9pLm2Qw8Rt5Yu1Io4P ok", "Hq7+Zt3vXk9pLm2Qw8Rt5Yu1Io4P"),
+        ("credentials: Zx81kLq0Pw93mNb7Vc", "Zx81kLq0Pw93mNb7Vc"),
+    ],
+)
+def test_high_entropy_values_after_secret_words(text: str, secret: str) -> None:
+    assert ("SECRET", secret) in found(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["the key differences between the two plans", "commit 3f786850e387550fdab836ed7e6dc881de23001b",
+     "token limits are documented in the reference guide", "secret santa gift exchange rules"],
+)
+def test_ordinary_text_after_secret_words_is_left(text: str) -> None:
+    assert not found(text)

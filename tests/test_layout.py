@@ -3,12 +3,16 @@ installed is what is found."""
 
 from __future__ import annotations
 
-import tomllib
+import sys
 from pathlib import Path
 
 import pytest
 
-import genai_audit
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 from genai_audit.config import ConfigError, Settings
 from genai_audit.instrumentation.registry import installed
 

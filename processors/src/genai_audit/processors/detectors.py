@@ -370,6 +370,11 @@ def _brand_lengths() -> dict[str, frozenset[int] | None]:
 _BRAND_LENGTHS = _brand_lengths()
 
 
+#: ISO/IEC 7812 major industry identifiers of card issuers; 0, 7, 8 and 9 (other industries, national use)
+#: start identifiers that are not payment cards
+_CARD_ISSUERS = frozenset("123456")
+
+
 def validate_card(value: str) -> str | None:
     # digits, spaces and dashes only (what the card pattern matches): deleting the separators leaves the digits
     # (two replace calls cost less than one str.translate that deletes characters)
@@ -380,8 +385,14 @@ def validate_card(value: str) -> str | None:
     n = len(digits)
     if not 12 <= n <= 19:
         return None
+    if not luhn_ok(digits):
+        return None
     lengths = _BRAND_LENGTHS[digits[:4]]
-    if (n not in lengths if lengths is not None else not _card_brand_ok(digits)) or not luhn_ok(digits):
+    if (n not in lengths if lengths is not None else not _card_brand_ok(digits)) and not (
+        # fail safe: a number outside the known brands' ranges is still a card number when its
+        # first digit is a card issuer's (ISO/IEC 7812: 1 airlines to 6 merchandising and banking)
+        n >= 13 and digits[0] in _CARD_ISSUERS
+    ):
         return None
     if n != len(value):
         # separators must group the digits the way cards are printed
@@ -538,7 +549,7 @@ _IBAN_COUNTRY_DIGITS = {code: code.translate(_IBAN_LETTERS) for code in _IBAN_LE
 
 
 def validate_iban(value: str) -> str | None:
-    compact = value.replace(" ", "").upper()
+    compact = value.replace(" ", "").replace("-", "").upper()
     country = compact[:2]
     if _IBAN_LENGTHS.get(country) != len(compact):
         return None
@@ -556,9 +567,10 @@ def validate_iban(value: str) -> str | None:
 
 def refine_iban(value: str) -> tuple[int, int, str] | None:
     """The IBAN at the start of a candidate, cut at its country's length (a word may follow)."""
-    length = _IBAN_LENGTHS.get(value[:2])
+    length = _IBAN_LENGTHS.get(value[:2].upper())
     if length is None:
         return None
+    value = value.replace("-", " ")  # the same offsets: dashes group like spaces
     if " " not in value:  # written without spaces: the first `length` characters
         if len(value) < length:
             return None
@@ -747,8 +759,23 @@ def make_phone_validator(regions: str) -> Validator:
             return None
         return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
 
+    def possible(candidate: str, region: str) -> str | None:
+        """A number of a length the numbering plan allows, assigned or not (Faker's and many real
+        directories' numbers are not in an assigned range; written like a phone, they are one)."""
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(number):
+            return None
+        return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
     @functools.lru_cache(maxsize=4096)  # conversations resend the same numbers on every call
     def validate(value: str) -> str | None:
+        extension = _EXTENSION.search(value)
+        if extension is not None:  # 345-899-3560x4587: the number before the extension decides
+            number = validate(value[: extension.start()])
+            return None if number is None else f"{number};ext={extension.group(1)}"
         # what the phone pattern matches, less its digits (bytes.isdigit: ASCII digits only)
         raw = value.encode().translate(None, _PHONE_PUNCTUATION) if value.isascii() else b""
         digits = raw.decode() if raw.isdigit() else only_digits(value)
@@ -756,8 +783,8 @@ def make_phone_validator(regions: str) -> Validator:
         if count < 7 or count > 15:
             return None
         stripped = value.strip()
-        if stripped[:1] == "+":
-            return parse(stripped, first_region, digits)
+        if stripped[:1] == "+":  # a country code and a length its plan allows: a phone number
+            return parse(stripped, first_region, digits) or possible(stripped, first_region)
         if count == len(stripped) and count < 10:
             return None  # a bare run of fewer than ten digits is a number, not a phone
         if count > 9 and stripped[:2] == "00":  # international prefix written as 00
@@ -777,7 +804,25 @@ def make_phone_validator(regions: str) -> Validator:
                 return found
         return None
 
-    return validate
+    def validate_national(value: str) -> str | None:
+        found = validate(value)
+        if found is not None:
+            return found
+        # written the way phone numbers are printed (930.167.3943, (930) 167-3943, 0xx xxxx xxxx),
+        # an unassigned number is still a phone number: fail safe
+        stripped = value.strip()
+        body = stripped[: extension.start()] if (extension := _EXTENSION.search(stripped)) else stripped
+        if _NANP_SHAPE.fullmatch(body):
+            number = possible(body, "US")
+        elif body.startswith("0") and _TRUNK_SHAPE.fullmatch(body):
+            number = next((n for region in order if (n := possible(body, region)) is not None), None)
+        else:
+            return None
+        if number is None:
+            return None
+        return number if extension is None else f"{number};ext={extension.group(1)}"
+
+    return validate_national
 
 
 _MASK_CHARS = frozenset("*x.-_#<>[]{}")
@@ -820,6 +865,20 @@ def _secret_value(value: str) -> str | None:
     return stripped
 
 
+def _random_looking(value: str, min_entropy: float) -> str | None:
+    """High-entropy text with letters and digits (detect-secrets' base64 limit is 4.5 bits per character)."""
+    if not any(ch.isdigit() for ch in value) or not any(ch.isalpha() for ch in value):
+        return None
+    return value if shannon_entropy(value) >= min_entropy else None
+
+
+def _aws_secret_alone(value: str) -> str | None:
+    """A bare 40-character AWS-style secret: both cases and digits (not a hex digest), random-looking."""
+    if value.lower() == value or value.upper() == value:
+        return None
+    return _random_looking(value, 4.5)
+
+
 def generic_secret_validator(match_text: str) -> str | None:
     """For ``keyword = value`` matches: passwords need only be non-trivial; other secrets high-entropy."""
     return _secret_value(match_text)
@@ -839,15 +898,31 @@ _CARD = r"\b\d(?:[ \-]?\d){11,18}\b"
 _SSN = r"\b\d{3}([ \-]?)\d{2}[ \-]?\d{4}\b"
 # with the separators phone numbers are written with: at least seven digits after a '+',
 # at least nine for national numbers (dates and short numbers do not qualify)
-_PHONE = r"\+\s?\(?\d(?:[ .\-()/]{0,2}\d){6,14}\b|(?:\(|\b)\d(?:[ .\-()/]{0,2}\d){8,14}\b"
-_IBAN = r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"
+# and an optional extension (x4587, ext. 12, #3)
+_PHONE = (
+    r"(?:\+\s?\(?\d(?:[ .\-()/]{0,2}\d){6,14}|(?:\(|\b)\d(?:[ .\-()/]{0,2}\d){8,14})"
+    r"(?:\s?(?:x|ext\.?|extension|#)\s?\d{1,6})?\b"
+)
+# in any case, grouped with spaces or dashes or not at all
+_IBAN = r"\b[A-Za-z]{2}\d{2}(?:[ \-]?[A-Za-z0-9]){11,30}\b"
 _IPV4 = r"\b(?:\d{1,3}\.){3}\d{1,3}\b"
 _IPV6 = r"(?:[0-9A-Fa-f]{1,4}|:)?(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?:\d{1,3}\.){3}\d{1,3})?"
 _VALUE_END = r"[^\s\"'`,;&<>\\]"
 _GENERIC = (
     r"(?i)(?:api[_\-]?key|apikey|secret|client[_\-]?secret|access[_\-]?token|auth[_\-]?token|"
-    r"private[_\-]?key|token)[a-z0-9_\-]*[\"']?\s*[:=]\s*[\"']?(" + _VALUE_END + "{12,})"
+    r"private[_\-]?key|token|credentials?|\bkey)[a-z0-9_\-]*[\"']?\s*[:=]\s*[\"']?(" + _VALUE_END + "{12,})"
 )
+#: the same words in prose: "my API key is X", "the token X", "secret: X" already above
+_GENERIC_PROSE = (
+    r"(?i)\b(?:api[ _\-]?key|secret(?: access)?(?: key)?|token|credentials?|passwd|key)"
+    r"(?:\s+(?:is|was|of|for)\b)?(?:\s+(?:the|my|our|a))?\s+([A-Za-z0-9/+_\-.=]{16,})"
+)
+#: an AWS secret access key: 40 characters of base64 after a key id (prose, config, its own line), or alone
+_AWS_SECRET_AFTER_ID = (
+    r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b[^\n]{0,80}?(?:\n[^\n]{0,80}?)?"
+    r"(?:^|[^A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"
+)
+_AWS_SECRET_ALONE = r"(?:^|[^A-Za-z0-9/+])([A-Za-z0-9/+]{40})(?:[^A-Za-z0-9/+=]|$)"
 _BEARER = r"(?i)\bbearer\s+([A-Za-z0-9\-._~+/]{16,}=*)"
 _PASSWORD = r"(?i)(?:password|passwd|passphrase|pwd)[a-z0-9_\-]*[\"']?\s*[:=]\s*[\"']?(" + _VALUE_END + "{4,})"
 _PASSWORD_PROSE = r"(?i)\b(?:password|passphrase)(?:\s+(?:is|was|of))?\s+(" + _VALUE_END + "{6,})"
@@ -871,8 +946,13 @@ def _ipv4_context(text: str, start: int, end: int) -> bool:
     )
 
 
-# applied to phone candidates only (at most 46 characters: see _PHONE)
+# applied to phone candidates only (at most 46 characters, or 60 with an extension: see _PHONE)
 _AREA_CODE = re.compile(r"\([0-9]{1,4}\)")  # with .match
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension|#)\s?([0-9]{1,6})\Z")  # with .search
+#: NANP numbers as printed: (930) 167-3943, 930-167-3943, 930.167.3943, 930 167 3943, 1-930-167-3943
+_NANP_SHAPE = re.compile(r"(?:1[ .\-])?(?:\([0-9]{3}\) ?|[0-9]{3}([ .\-]))[0-9]{3}[ .\-][0-9]{4}")
+#: national numbers with a trunk 0, in two to four groups: 07700 063 966, 020 7946 0958, 0612 34 56 78
+_TRUNK_SHAPE = re.compile(r"0[0-9]{1,4}(?:[ .\-/][0-9]{2,4}){1,4}")
 _SPACED_GROUPS = re.compile(r"[0-9]{2,3}(?: [0-9]{2,3}){3,}")  # with .fullmatch
 # with .match: the whole value is a dotted quad (an IP address, valid or not), or it starts with a date
 _QUAD_OR_DATE = re.compile(
@@ -884,7 +964,8 @@ _QUAD_OR_DATE = re.compile(
 def _phone_context(text: str, start: int, end: int) -> bool:
     """A date and hour (``2023-12-11 01:17``), a clock time, a MAC address or part of a longer token."""
     after = text[end : end + 2]
-    if len(after) == 2 and after[0] in ":-" and after[1].isalnum():
+    # followed by ':' or '-' and more of a token (2023-12-11 01:17, 12-34-56-78-9a); '-Fax' is a label
+    if len(after) == 2 and ((after[0] == ":" and after[1].isalnum()) or (after[0] == "-" and after[1].isdigit())):
         return True
     if start and (text[start - 1].isalnum() or text[start - 1] in "-_.:/"):
         return True
@@ -933,6 +1014,14 @@ def builtin_detectors(phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT,ES,BR,M
             group=1,
             priority=90,
         ),
+        Detector(
+            AWS_SECRET_KEY,
+            SECRET,
+            _AWS_SECRET_AFTER_ID,
+            validator=lambda v: _random_looking(v, 3.5),
+            group=1,
+            priority=89,
+        ),
         Detector(GITHUB_TOKEN, SECRET, r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b", priority=90),
         Detector(
             SLACK_TOKEN,
@@ -950,6 +1039,10 @@ def builtin_detectors(phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT,ES,BR,M
         Detector(SECRET_VALUE, SECRET, _PASSWORD_PROSE, validator=_prose_password, group=1, priority=79),
         Detector(SECRET_VALUE, SECRET, _GENERIC, validator=_secret_value, group=1, priority=75),
         Detector(SECRET_VALUE, SECRET, _BEARER, validator=_bearer_value, group=1, priority=75),
+        Detector(
+            SECRET_VALUE, SECRET, _GENERIC_PROSE, validator=lambda v: _random_looking(v, 3.5), group=1, priority=74
+        ),
+        Detector(AWS_SECRET_KEY, SECRET, _AWS_SECRET_ALONE, validator=_aws_secret_alone, group=1, priority=72),
         Detector(IBAN, PII, _IBAN, refine=refine_iban, priority=70),
         Detector(CREDIT_CARD, PII, _CARD, refine=refine_card, reject=not_after_plus, priority=65),
         Detector(US_SSN, PII, _SSN, validator=validate_ssn, reject=not_after_plus, priority=60),

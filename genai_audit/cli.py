@@ -137,20 +137,19 @@ def _filters(args: argparse.Namespace) -> Filters:
 
 
 def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics.render import json_text
+
     filters = _filters(args)
     with _open_store(args.store) as store, _reported():
         for doc in store.documents(filters):
-            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            out.write(json_text(doc) + "\n")
     return 0
 
 
 def _cell(value: Any, width: int | None) -> str:
-    from genai_audit.forensics.render import safe_text
+    from genai_audit.forensics.render import terminal_text
 
-    text = safe_text(" ".join(str("-" if value is None or value == "" else value).split()))
-    if width is not None and len(text) > width:
-        text = text[: width - 1] + "…"
-    return text
+    return terminal_text(str("-" if value is None or value == "" else value), width)
 
 
 def _table(
@@ -182,12 +181,14 @@ def _flags_of(doc: dict[str, Any]) -> str:
 
 
 def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics.render import json_text
+
     fmt = _choice(args.format, "--format", ("table", "json"))
     filters = _filters(args)
     with _open_store(args.store) as store, _reported():
         if fmt == "json":
             for doc in store.documents(filters):
-                out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+                out.write(json_text(doc) + "\n")
             return 0
         capped = filters.limit is None
         if capped:
@@ -246,13 +247,15 @@ def cmd_query(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics.render import json_text
+
     by = _choice(args.by, "--by", ("feature", "user", "model"))
     fmt = _choice(args.format, "--format", ("table", "json"))
     filters = _filters(args)
     with _open_store(args.store) as store, _reported():
         report = store.stats(by, filters)
     if fmt == "json":
-        out.write(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n")
+        out.write(json_text(report.to_dict(), indent=2) + "\n")
         return 0
     if not report.total.calls:
         out.write("no calls recorded in this range\n")
@@ -309,6 +312,8 @@ def _fmt_ns(ns: int) -> str:
 
 
 def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.forensics.render import terminal_text
+
     filters = _filters(args)
     with _open_store(args.store) as store, _reported():
         sessions = store.sessions(filters)
@@ -321,9 +326,11 @@ def cmd_sessions(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     out.write(f"{'session':<24} {'users':<16} {'calls':>5} {'errors':>6}  {'first (UTC)':<19}  models\n")
     for s in sessions:
+        users = ",".join(terminal_text(str(user)) for user in s["users"])
+        models = ",".join(terminal_text(str(model)) for model in s["models"])
         out.write(
-            f"{s['session_id']:<24} {','.join(s['users']):<16} {s['calls']:>5} {s['errors']:>6}  "
-            f"{_fmt_ns(s['first_ns'])}  {','.join(s['models'])}\n"
+            f"{terminal_text(str(s['session_id'])):<24} {users:<16} {s['calls']:>5} {s['errors']:>6}  "
+            f"{_fmt_ns(s['first_ns'])}  {models}\n"
         )
     return 0
 
@@ -340,6 +347,7 @@ def _write_report(path: str, text: str) -> None:
 
 def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     from genai_audit.forensics import build_timeline, render_html, render_json, render_text
+    from genai_audit.forensics.render import json_text, terminal_text
 
     fmt = _choice(args.format, "--format", ("text", "json", "html"))
     if args.excerpt < 1:
@@ -354,7 +362,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         lines = []
         for doc in docs:
             doc["events"] = events.get((doc["trace_id"], doc["span_id"]), [])
-            lines.append(json.dumps(doc, ensure_ascii=False) + "\n")
+            lines.append(json_text(doc) + "\n")
         text = "".join(lines)
     else:
         timeline = build_timeline(docs, events, source=source)
@@ -367,7 +375,7 @@ def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if args.output:
         _write_report(args.output, text)
         out.write(
-            f"wrote {'documents' if args.json else fmt} of session {args.session} ({len(docs)} calls) "
+            f"wrote {'documents' if args.json else fmt} of session {terminal_text(args.session)} ({len(docs)} calls) "
             f"to {args.output}\n"
         )
     else:
@@ -399,6 +407,13 @@ def _since_until(args: argparse.Namespace) -> tuple[int | None, int | None]:
     return (parse_time(since) if since else None, parse_time(until) if until else None)
 
 
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _emit(args: argparse.Namespace, out: TextIO, text: str, what: str) -> None:
     if getattr(args, "output", None):
         _write_report(args.output, text)
@@ -418,7 +433,9 @@ def cmd_report_cost(args: argparse.Namespace, out: TextIO) -> int:
         raise CLIError(str(exc)) from None
     with _open_store(args.store) as store, _reported():
         report = cost_report(store, args.month)
-    _emit(args, out, render_cost(report, fmt), f"the {report.month} cost report ({fmt})")
+    # CSV is data, kept exact in a file or a pipe; on a terminal its cells are shown like the table's
+    for_terminal = fmt == "csv" and not args.output and _is_terminal(out)
+    _emit(args, out, render_cost(report, fmt, for_terminal=for_terminal), f"the {report.month} cost report ({fmt})")
     return 0
 
 
@@ -464,13 +481,14 @@ def cmd_report_compliance(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_anomalies(args: argparse.Namespace, out: TextIO) -> int:
     from genai_audit.forensics import Filters
     from genai_audit.forensics.anomalies import find_anomalies, render_table
+    from genai_audit.forensics.render import json_text
 
     fmt = _choice(args.format, "--format", ("table", "json"))
     since_ns, until_ns = _since_until(args)
     with _open_store(args.store) as store, _reported():
         found = find_anomalies(store.documents(Filters(since_ns=since_ns, until_ns=until_ns)))
     if fmt == "json":
-        out.write("".join(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in found))
+        out.write("".join(json_text(a.to_dict()) + "\n" for a in found))
     else:
         out.write(render_table(found))
     return 0
@@ -479,11 +497,12 @@ def cmd_anomalies(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_redteam_export(args: argparse.Namespace, out: TextIO) -> int:
     from genai_audit.forensics import Filters
     from genai_audit.forensics.redteam import redteam_cases
+    from genai_audit.forensics.render import json_text
 
     since_ns, until_ns = _since_until(args)
     with _open_store(args.store) as store, _reported():
         cases = list(redteam_cases(store.documents(Filters(since_ns=since_ns, until_ns=until_ns))))
-    text = "".join(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)
+    text = "".join(json_text(case) + "\n" for case in cases)
     _emit(args, out, text, f"{len(cases)} red-team case(s)")
     return 0
 
@@ -709,15 +728,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         return int(args.func(args, out))
     except CLIError as exc:
-        sys.stderr.write(f"genai-audit: {exc}\n")
+        _error(str(exc))
         return EXIT_FAILURE
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-        sys.stderr.write(f"genai-audit: {args.command} failed: {type(exc).__name__}: {exc}\n")
+        _error(f"{args.command} failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
+
+
+def _error(message: str) -> None:
+    """One line on stderr; a message can quote stored text, so it is shown as the terminal output is."""
+    from genai_audit.forensics.render import terminal_text
+
+    sys.stderr.write(f"genai-audit: {terminal_text(message)}\n")
 
 
 if __name__ == "__main__":

@@ -82,13 +82,15 @@ class Finding:
     span_id: str | None = None
 
     def text(self) -> str:
+        from genai_audit.forensics.render import terminal_text  # ids, streams and details come from the store
+
         where = []
         if self.trace_id is not None:
             where.append(f"trace {self.trace_id} span {self.span_id}")
         if self.stream is not None:
             where.append(f"stream {self.stream}" + (f" seq {self.seq}" if self.seq is not None else ""))
         place = f" ({', '.join(where)})" if where else ""
-        return f"{self.kind:<10}{place}: {self.detail}"
+        return terminal_text(f"{self.kind:<10}{place}: {self.detail}")
 
 
 @dataclass

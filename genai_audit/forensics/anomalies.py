@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from genai_audit import semconv as sc
 from genai_audit.forensics.model import number, parse_timestamp, timestamp_text
+from genai_audit.forensics.render import terminal_text
 
 Z_THRESHOLD: Final = 3.5
 MIN_GROUP: Final = 5
@@ -195,11 +196,11 @@ def render_table(anomalies: list[Anomaly]) -> str:
         return "no anomalies\n"
     lines = []
     for a in anomalies:
-        where = f"{a.group_by}={a.group}" if a.group_by else "all calls"
+        where = f"{a.group_by}={terminal_text(a.group or '')}" if a.group_by else "all calls"
         score = "" if a.score is None else f" score {a.score}"
-        records = ", ".join(a.records)
+        records = ", ".join(terminal_text(record) for record in a.records)
         lines.append(
-            f"{a.time[:19].replace('T', ' ')}  {a.kind:<15} {a.metric:<13} {where:<32} "
+            f"{terminal_text(a.time[:19].replace('T', ' '))}  {a.kind:<15} {a.metric:<13} {where:<32} "
             f"value {a.value:g} (median {a.median:g}, threshold {a.threshold:g}{score})  {records}"
         )
     lines.append(f"{len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}")

@@ -1,11 +1,12 @@
 """Timelines laid out for a terminal, as JSON, and as a self-contained HTML report.
 
 Stored content is whatever users, tools and models wrote, so it is treated as hostile in
-every format: in the terminal, control characters (escape sequences could rewrite the
-reader's screen) and bidirectional overrides are shown as visible escapes; in HTML every
-stored value is escaped, the page has no script, and its Content-Security-Policy forbids
-scripts and remote resources anyway, so the report can be attached to a ticket and opened
-anywhere.
+every format. Every stored value a command prints for a terminal goes through
+:func:`terminal_text`, which shows control characters, direction overrides and invisible
+characters as visible escapes (``\\x1b``, ``\\u202e``); JSON output goes through
+:func:`json_text`, which is exact JSON with the same characters as ``\\u`` escapes; in HTML every
+stored value is escaped, the page has no script, and its Content-Security-Policy forbids scripts
+and remote resources anyway, so the report can be attached to a ticket and opened anywhere.
 """
 
 from __future__ import annotations
@@ -19,18 +20,104 @@ from typing import Any
 
 from genai_audit.forensics.timeline import Entry, Message, Timeline, shown
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What a terminal must never receive raw, and what a reader cannot see: the C0 controls (NUL, BS,
+# TAB, LF, CR, ESC, ...); DEL and the C1 controls (U+009B is CSI, U+009D OSC, U+0085 NEL); the
+# bidirectional marks, embeddings, overrides and isolates; the line and paragraph separators;
+# invisible characters no script needs (soft hyphen, Mongolian vowel separator, zero-width space,
+# word joiner and invisible operators, BOM, the tag characters of "ASCII smuggling"); and lone
+# surrogates, which cannot even be encoded. Zero-width (non-)joiners stay: scripts need them.
+_C0 = "\x00-\x1f"
+_C0_BUT_LINES = "\x00-\x08\x0b-\x1f"  # TAB and LF kept
+_BEYOND_C0 = (
+    "\x7f-\x9f"
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    "\u2028\u2029"
+    "\u00ad\u180e\u200b\u2060-\u2064\ufeff\U000e0000-\U000e007f"
+    "\ud800-\udfff"
+)
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
-def safe_text(text: str) -> str:
-    """``text`` with control characters and direction overrides made visible (``\\x1b``, ``\\u202e``)."""
-    return _UNSAFE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+def _unsafe(chars: str) -> re.Pattern[str]:
+    """A backslash that would read as the start of an escape, or a character to escape."""
+    return re.compile(f"\\\\(?=[\\\\xuUtnr{chars}])|[{chars}]")
+
+
+_TERMINAL = _unsafe(_C0 + _BEYOND_C0)
+_TERMINAL_LINES = _unsafe(_C0_BUT_LINES + _BEYOND_C0)
+# json.dumps escapes the C0 controls in strings itself; outside strings it writes ASCII (and LF when indented)
+_JSON_UNSAFE = re.compile(f"[{_BEYOND_C0}]")
+
+
+def _escape(found: re.Match[str]) -> str:
+    char = found.group()
+    if char == "\\":
+        return "\\\\"
+    code = ord(char)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def terminal_text(text: str, width: int | None = None, *, keep_lines: bool = False) -> str:
+    """A stored value as a terminal may show it: the one place stored text is made safe to print.
+
+    Printable text, letters of every script included, is shown as it is. Each character a terminal
+    would act on or a reader could not see (listed above) is shown as its Python escape: ``\\t``,
+    ``\\n``, ``\\r``, ``\\xHH`` up to U+00FF, ``\\uHHHH``, ``\\UHHHHHHHH``. A backslash is doubled
+    where it would otherwise read as the start of such an escape (before ``x``, ``u``, ``U``, ``t``,
+    ``n``, ``r``, a backslash or an escaped character), so two different values never look the same.
+    ``width`` cuts the result to that many characters, ``…`` marking the cut, never inside an escape.
+    ``keep_lines`` leaves TAB and LF as they are (multi-line text for HTML ``<pre>``).
+    """
+    pattern = _TERMINAL_LINES if keep_lines else _TERMINAL
+    if width is None:
+        return pattern.sub(_escape, text)
+    head = text[: width + 1]  # escaping never shortens, so this is all that can be shown
+    pieces: list[str] = []
+    position = 0
+    for found in pattern.finditer(head):
+        pieces.extend((head[position : found.start()], _escape(found)))
+        position = found.end()
+    pieces.append(head[position:])
+    whole = "".join(pieces)
+    if len(whole) <= width:
+        return whole
+    room = max(0, width - 1)
+    kept: list[str] = []
+    for index, piece in enumerate(pieces):
+        if index % 2 == 1 and len(piece) > room:  # an escape is shown whole or not at all
+            break
+        kept.append(piece[:room])
+        room -= len(kept[-1])
+        if not room:
+            break
+    return "".join(kept) + "…"
+
+
+def json_text(value: Any, *, indent: int | None = None) -> str:
+    """``value`` as exact JSON for output: UTF-8 text as it is (names in any script stay readable),
+    and every character :func:`terminal_text` escapes written as a ``\\u`` escape, so JSON printed to
+    a terminal cannot drive it either. ``json.loads`` gives back exactly ``value``."""
+    return _JSON_UNSAFE.sub(_json_escape, json.dumps(value, ensure_ascii=False, indent=indent))
+
+
+def _json_escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+# runs of whitespace an excerpt shows as one space: the ordinary kinds (CRLF too), not the ones
+# terminal_text shows (a lone CR, VT, FF, the separators)
+_FLAT = re.compile("(?:\r\n|[^\\S\r\x0b\x0c\x1c-\x1f\x85\u2028\u2029])+")
 
 
 def excerpt(text: str, limit: int) -> str:
     """One line of at most ``limit`` characters (``…`` marks a cut), safe for a terminal."""
-    flat = safe_text(" ".join(text.split()))
-    return flat if len(flat) <= limit else flat[: max(0, limit - 1)] + "…"
+    return terminal_text(_FLAT.sub(" ", text).strip(" "), limit)
 
 
 def _clock(ns: int) -> str:
@@ -44,10 +131,6 @@ def _usd(value: float | None) -> str:
 
 def _duration(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _flag_phrases(entry: Entry) -> list[str]:
@@ -76,7 +159,7 @@ def render_text(timeline: Timeline, *, excerpt_chars: int = 200) -> str:
     """The timeline for a terminal: one block per call, children indented under their parent."""
     t = timeline
     out: list[str] = [
-        f"session {safe_text(t.session_id)}  user(s) {safe_text(', '.join(t.users)) or '-'}  calls {t.calls}  "
+        f"session {terminal_text(t.session_id)}  user(s) {terminal_text(', '.join(t.users)) or '-'}  calls {t.calls}  "
         f"errors {t.errors}"
     ]
     out.append(
@@ -92,7 +175,7 @@ def render_text(timeline: Timeline, *, excerpt_chars: int = 200) -> str:
         ("injection", f"{t.injection_calls} call(s)" if t.injection_calls else ""),
         ("alerts", ", ".join(t.alerts)),
     ]
-    shown = [f"{label} {safe_text(value)}" for label, value in facts if value]
+    shown = [f"{label} {terminal_text(value)}" for label, value in facts if value]
     if shown:
         out.append("   " + "  ".join(shown))
     for entry in t.entries:
@@ -111,11 +194,11 @@ def _entry_lines(e: Entry, limit: int) -> list[str]:
     stream = " stream" if e.stream else ""
     cost = f"  {_usd(e.cost_usd)}" if e.cost_usd is not None else ""
     lines = [
-        f"{pad}#{e.index} {_clock(e.start_ns)} UTC  +{e.offset_ms / 1000:.3f}s  {safe_text(e.provider or '-')} "
-        f"{safe_text(e.name)}{stream}  {e.latency_ms:.0f} ms  tokens in={tokens_in} out={tokens_out}{cost}"
+        f"{pad}#{e.index} {_clock(e.start_ns)} UTC  +{e.offset_ms / 1000:.3f}s  {terminal_text(e.provider or '-')} "
+        f"{terminal_text(e.name)}{stream}  {e.latency_ms:.0f} ms  tokens in={tokens_in} out={tokens_out}{cost}"
     ]
     context = [
-        f"{label}={safe_text(value)}"
+        f"{label}={terminal_text(value)}"
         for label, value in (
             ("user", e.user),
             ("feature", e.feature),
@@ -129,22 +212,22 @@ def _entry_lines(e: Entry, limit: int) -> list[str]:
         context.insert(0, f"child of #{e.parent_index}")
     if context:
         lines.append(body + "  ".join(context))
-    lines.append(f"{body}trace {e.trace_id} span {e.span_id}")
+    lines.append(f"{body}trace {terminal_text(e.trace_id)} span {terminal_text(e.span_id)}")
     flags = _flag_phrases(e)
     if flags:
-        lines.append(f"{body}flags: " + safe_text("; ".join(flags)))
+        lines.append(f"{body}flags: " + terminal_text("; ".join(flags)))
     for message in e.system:
         lines.append(f"{body}system> {excerpt(message.text, limit)}")
     for message in e.input:
-        lines.append(f"{body}{safe_text(message.role)}> {excerpt(message.text, limit)}")
+        lines.append(f"{body}{terminal_text(message.role)}> {excerpt(message.text, limit)}")
     if e.failed:
-        lines.append(f"{body}ERROR {safe_text(e.error_type or '-')}: {excerpt(e.error_message or '', limit)}")
+        lines.append(f"{body}ERROR {terminal_text(e.error_type or '-')}: {excerpt(e.error_message or '', limit)}")
         for exc in e.exceptions:
-            lines.append(f"{body}  exception {safe_text(exc.type or '-')}: {excerpt(exc.message or '', limit)}")
+            lines.append(f"{body}  exception {terminal_text(exc.type or '-')}: {excerpt(exc.message or '', limit)}")
     for message in e.output:
         reasons = e.finish_reasons
-        suffix = f"  (finish: {safe_text(', '.join(reasons))})" if reasons else ""
-        lines.append(f"{body}{safe_text(message.role)}< {excerpt(message.text, limit)}{suffix}")
+        suffix = f"  (finish: {terminal_text(', '.join(reasons))})" if reasons else ""
+        lines.append(f"{body}{terminal_text(message.role)}< {excerpt(message.text, limit)}{suffix}")
     for call in e.tool_calls:
         result = (
             f" -> result in #{call.result_entry}: {excerpt(shown(call.result), limit)}"
@@ -152,17 +235,19 @@ def _entry_lines(e: Entry, limit: int) -> list[str]:
             else " -> no result recorded"
         )
         lines.append(
-            f"{body}tool call {safe_text(call.name or '?')}({excerpt(shown(call.arguments), limit)})"
-            f" id={safe_text(call.id or '-')}{result}"
+            f"{body}tool call {terminal_text(call.name or '?')}({excerpt(shown(call.arguments), limit)})"
+            f" id={terminal_text(call.id or '-')}{result}"
         )
     for tool_result in e.tool_results:
-        origin = f" for #{tool_result.call_entry} {safe_text(tool_result.name or '')}" if tool_result.call_entry else ""
+        origin = (
+            f" for #{tool_result.call_entry} {terminal_text(tool_result.name or '')}" if tool_result.call_entry else ""
+        )
         lines.append(
-            f"{body}tool result{origin} id={safe_text(tool_result.id or '-')}: "
+            f"{body}tool result{origin} id={terminal_text(tool_result.id or '-')}: "
             f"{excerpt(shown(tool_result.result), limit)}"
         )
     if e.flags.truncated:
-        lines.append(f"{body}note: content truncated: {safe_text(', '.join(e.flags.truncated))}")
+        lines.append(f"{body}note: content truncated: {terminal_text(', '.join(e.flags.truncated))}")
     return lines
 
 
@@ -170,7 +255,7 @@ def _entry_lines(e: Entry, limit: int) -> list[str]:
 
 
 def render_json(timeline: Timeline) -> str:
-    return json.dumps(timeline.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    return json_text(timeline.to_dict(), indent=2) + "\n"
 
 
 # --- HTML -----------------------------------------------------------------------------------------------------
@@ -212,8 +297,8 @@ footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 
 
 def _h(value: Any) -> str:
-    """One stored value as HTML text: escaped (quotes included), controls made visible."""
-    return html.escape(safe_text(shown(value)), quote=True)
+    """One stored value as HTML text: escaped (quotes included), controls made visible (lines kept)."""
+    return html.escape(terminal_text(shown(value), keep_lines=True), quote=True)
 
 
 def _role_class(role: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 from genai_audit import semconv as sc
 from genai_audit.forensics.anomalies import failed, find_anomalies, start_ns
 from genai_audit.forensics.model import COST_DECIMALS, Filters, QueryError, number, timestamp_text
+from genai_audit.forensics.render import json_text, terminal_text
 from genai_audit.processors.policy import AuditPolicy, consent_state
 
 if TYPE_CHECKING:
@@ -141,15 +141,18 @@ def cost_report(store: AuditStore, month: str) -> CostReport:
     return CostReport(month.strip(), since_ns, until_ns, total, ordered)
 
 
-def render_cost(report: CostReport, fmt: str) -> str:
+def render_cost(report: CostReport, fmt: str, *, for_terminal: bool = False) -> str:
+    """The report as a table, JSON or CSV; ``for_terminal`` shows CSV cells as the table does
+    (escaped by :func:`terminal_text`) instead of exactly."""
     if fmt == "json":
-        return json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        return json_text(report.to_dict(), indent=2) + "\n"
     rows: list[tuple[str, CostLine]] = [("total", report.total)]
     for name, lines in report.groups.items():
         rows.extend((name, line) for line in lines)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        cell = terminal_text if for_terminal else str
         writer.writerow(
             ["month", "dimension", "key", "cost_usd", "calls", "unpriced_calls", "input_tokens", "output_tokens"]
         )
@@ -158,7 +161,7 @@ def render_cost(report: CostReport, fmt: str) -> str:
                 [
                     report.month,
                     name,
-                    "" if line.key is None else line.key,
+                    "" if line.key is None else cell(line.key),
                     f"{line.cost_usd:.10f}",
                     line.calls,
                     line.unpriced_calls,
@@ -171,9 +174,9 @@ def render_cost(report: CostReport, fmt: str) -> str:
     header = f"{'dimension':<10} {'key':<32} {'cost $':>14} {'calls':>7} {'unpriced':>9} {'tokens in/out':>17}"
     out.append(header)
     for name, line in rows:
-        key = "(all)" if name == "total" else "(none)" if line.key is None else line.key
+        key = "(all)" if name == "total" else "(none)" if line.key is None else terminal_text(line.key, 32)
         out.append(
-            f"{name:<10} {key[:32]:<32} {line.cost_usd:>14.6f} {line.calls:>7} {line.unpriced_calls:>9} "
+            f"{name:<10} {key:<32} {line.cost_usd:>14.6f} {line.calls:>7} {line.unpriced_calls:>9} "
             f"{f'{line.input_tokens}/{line.output_tokens}':>17}"
         )
     return "\n".join(out) + "\n"
@@ -617,7 +620,7 @@ def compliance_report(
 
 def render_compliance(report: ComplianceReport, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        return json_text(report.to_dict(), indent=2) + "\n"
     period = (
         " to ".join(
             part
@@ -635,6 +638,6 @@ def render_compliance(report: ComplianceReport, fmt: str) -> str:
     ]
     for item in report.items:
         lines.append(f"[{item.status.upper():<4}] {item.id}: {item.requirement}")
-        lines.append(f"       {item.detail}")
+        lines.append(f"       {terminal_text(item.detail)}")  # quotes stored ids, classes, alert kinds
     lines.extend(["", f"overall: {report.status.upper()}"])
     return "\n".join(lines) + "\n"

@@ -38,6 +38,7 @@ from genai_audit.forensics.removal import (
     remove_sqlite,
     victim_of,
 )
+from genai_audit.forensics.render import terminal_text
 
 if TYPE_CHECKING:
     from genai_audit.forensics.elasticsearch import ElasticsearchAuditStore
@@ -95,7 +96,8 @@ class RetentionReport:
         ]
         lines.append(f"{'class':<14} {'days':>5}  {'expired':>7}  {'deleted':>7}  oldest expired (UTC)")
         for c in self.classes:
-            lines.append(f"{c.classification:<14} {c.days:>5}  {c.expired:>7}  {c.deleted:>7}  {c.oldest or '-'}")
+            label = terminal_text(c.classification)  # a stored value
+            lines.append(f"{label:<14} {c.days:>5}  {c.expired:>7}  {c.deleted:>7}  {c.oldest or '-'}")
         lines.append(
             f"total: {self.expired} expired, "
             + (

@@ -41,6 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tools/ of the checkout
+from tools.dists import editable_args
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 WORKER = BENCH_DIR / "_overhead_worker.py"
@@ -241,7 +244,7 @@ def _install(impl: Impl, venv: Path, pins: dict[str, str | None], base_python: s
     notes: list[str] = []
 
     if impl.editable is not None:
-        targets: list[tuple[str | None, list[str]]] = [(None, ["-e", str(impl.editable)])]
+        targets: list[tuple[str | None, list[str]]] = [(None, editable_args(impl.editable))]
     elif impl.dists:
         targets = []
         for dist in impl.dists:

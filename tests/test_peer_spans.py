@@ -46,6 +46,7 @@ from tests.redaction_support import (
     texts,
     tokens_of,
 )
+from tools.dists import editable_args, projects
 
 pytestmark = pytest.mark.integration
 
@@ -84,9 +85,10 @@ def _cache_home() -> Path:
 
 def _venv_key() -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([*REQUIREMENTS, f"-e {ROOT}", sys.version]).encode())
-    for name in ("pyproject.toml", "setup.py"):  # the project's own dependencies
-        digest.update((ROOT / name).read_bytes())
+    digest.update(json.dumps([*REQUIREMENTS, *editable_args(ROOT), sys.version]).encode())
+    for project in projects(ROOT):  # the project's own dependencies
+        digest.update((project / "pyproject.toml").read_bytes())
+    digest.update((ROOT / "setup.py").read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -114,8 +116,8 @@ def openllmetry_python() -> Path:
         if not marker.exists():
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=BUILD_TIMEOUT_S)
-            _pip(python, *REQUIREMENTS, "-e", str(ROOT))
-            marker.write_text(json.dumps({"requirements": [*REQUIREMENTS, f"-e {ROOT}"]}))
+            _pip(python, *REQUIREMENTS, *editable_args(ROOT))
+            marker.write_text(json.dumps({"requirements": [*REQUIREMENTS, *editable_args(ROOT)]}))
     return python
 
 

@@ -813,6 +813,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "fake-provider/1.0"
     sys_version = ""
     server: _Server
+    #: the request came by an Azure OpenAI deployment path
+    azure = False
 
     # -- connection bookkeeping (so stop() can drop keep-alive connections) --
 
@@ -877,7 +879,16 @@ class _Handler(BaseHTTPRequestHandler):
             provider_obj = self.server.provider
             provider_obj._record(RecordedRequest(method=self.command, path=self.path, headers=headers, body=parsed))
 
-            route_path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            path = self.path
+            if "://" in path.split("?", 1)[0]:  # absolute-form, as a client sends to a proxy (RFC 9112 3.2.2)
+                path = "/" + path.split("://", 1)[1].partition("/")[2]
+            route_path = path.split("?", 1)[0].rstrip("/") or "/"
+            # Azure OpenAI: /openai/deployments/<deployment>/<operation>, the model named by the deployment
+            self.azure = route_path.startswith("/openai/deployments/") and route_path.count("/") >= 4
+            if self.azure:
+                route_path = "/v1/" + route_path.split("/", 4)[4]
+            if route_path not in _ROUTES:  # OpenAI-compatible APIs under another base path: /openai/v1/...
+                route_path = next((known for known in _ROUTES if route_path.endswith(known[3:])), route_path)
             route = _ROUTES.get(route_path) if self.command == "POST" else None
             if route is None:
                 flavour: _Provider = (
@@ -961,6 +972,10 @@ class _Handler(BaseHTTPRequestHandler):
         obj: dict[str, Any]
         if endpoint == "chat":
             obj = _chat_completion(reply, body)
+            if self.azure and _openai_finish_reason(reply) == "content_filter":
+                for choice in obj["choices"]:  # Azure leaves the message out of a filtered choice
+                    del choice["message"]
+                    choice["content_filter_results"] = {"hate": {"filtered": True, "severity": "high"}}
         elif endpoint == "embeddings":
             obj = _embeddings(reply, body)
         elif endpoint == "responses":

@@ -1,7 +1,7 @@
 """Instrumentation for the ``anthropic`` Python SDK.
 
 ``messages.create`` (sync, async, ``stream=True``) and the ``messages.stream(...)``
-context manager each become one CLIENT span with the OpenTelemetry GenAI
+context manager, and the same methods of ``beta.messages``, each become one CLIENT span with the OpenTelemetry GenAI
 attributes and the audit context; unless
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false``, the system prompt,
 every message (tool use and tool results included), the tool definitions and
@@ -37,13 +37,17 @@ SPEC = CallSpec(sc.OP_CHAT, _extract.read_request, _extract.read_response, _extr
 
 
 def targets(telemetry: Telemetry) -> list[Target]:
-    module = "anthropic.resources.messages"
-    return [
-        (module, "Messages.create", sync_wrapper(telemetry, SPEC)),
-        (module, "AsyncMessages.create", async_wrapper(telemetry, SPEC)),
-        (module, "Messages.stream", _managers.manager_wrapper(telemetry, _managers.SyncManager)),
-        (module, "AsyncMessages.stream", _managers.manager_wrapper(telemetry, _managers.AsyncManager)),
-    ]
+    found: list[Target] = []
+    # client.messages and client.beta.messages (a module of its own since 0.3x; a package in newer SDKs)
+    for module in ("anthropic.resources.messages", "anthropic.resources.beta.messages.messages",
+                   "anthropic.resources.beta.messages"):
+        found += [
+            (module, "Messages.create", sync_wrapper(telemetry, SPEC)),
+            (module, "AsyncMessages.create", async_wrapper(telemetry, SPEC)),
+            (module, "Messages.stream", _managers.manager_wrapper(telemetry, _managers.SyncManager)),
+            (module, "AsyncMessages.stream", _managers.manager_wrapper(telemetry, _managers.AsyncManager)),
+        ]
+    return found
 
 
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base

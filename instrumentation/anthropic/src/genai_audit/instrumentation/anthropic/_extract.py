@@ -85,13 +85,21 @@ def _message(message: Any) -> dict[str, Any]:
     return {"role": role, "parts": parts}
 
 
+def _output_type(kwargs: Mapping[str, Any]) -> str:
+    """``json`` for structured output: ``output_config.format`` (anthropic 2.x) or the older ``output_format``."""
+    if arg(kwargs, "output_format") is not None:
+        return "json"
+    fmt = get(arg(kwargs, "output_config"), "format")
+    return "json" if get(fmt, "type") in ("json_schema", "json") else "text"
+
+
 def read_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, dict[str, Any]]:
     attributes: Attributes = {sc.OPERATION_NAME: sc.OP_CHAT, sc.PROVIDER_NAME: sc.PROVIDER_ANTHROPIC}
     model = arg(kwargs, "model")
     if isinstance(model, str):
         attributes[sc.REQUEST_MODEL] = model
     attributes.update(server_attributes(get(instance, "_client")))
-    attributes[sc.OUTPUT_TYPE] = "json" if arg(kwargs, "output_format") is not None else "text"
+    attributes[sc.OUTPUT_TYPE] = _output_type(kwargs)
     attributes[sc.REQUEST_STREAM] = bool(arg(kwargs, "stream"))
     for key, name, read in (
         (sc.REQUEST_MAX_TOKENS, "max_tokens", int_or_none),
@@ -109,7 +117,8 @@ def read_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[Attributes, 
         content[sc.SYSTEM_INSTRUCTIONS] = _block_parts(system)
     tools = [
         {
-            "type": get(t, "type", "custom"),
+            # a client tool: "custom" to Anthropic, a function to the conventions (as OpenAI's are)
+            "type": "function" if get(t, "type", "custom") == "custom" else get(t, "type"),
             "name": get(t, "name"),
             "description": get(t, "description"),
             "parameters": plain(get(t, "input_schema")),
@@ -144,7 +153,7 @@ def read_response(call: LLMCall, message: Any) -> None:
     call.set(sc.RESPONSE_MODEL, model if isinstance(model, str) else None)
     read_usage(call, get(message, "usage"))
     reason = get(message, "stop_reason")
-    call.set(sc.RESPONSE_FINISH_REASONS, [str(reason or "")])
+    call.set(sc.RESPONSE_FINISH_REASONS, [str(reason)] if reason is not None else None)
     call.set_content(
         sc.OUTPUT_MESSAGES,
         [
@@ -213,6 +222,8 @@ class StreamAccumulator:
 
     def finish(self, call: LLMCall) -> None:
         call.set(sc.AUDIT_STREAM_CHUNKS, self.chunks)
+        if not self.chunks:  # dropped before any event: no answer to record, not an empty one
+            return
         read_response(call, self.build())
 
 

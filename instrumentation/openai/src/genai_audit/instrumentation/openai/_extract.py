@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +25,7 @@ from genai_audit.instrumentation._parts import (
     str_list,
     text_part,
 )
+from genai_audit.instrumentation.openai._provider import provider_name
 
 Attributes = dict[str, AttributeValue]
 
@@ -30,10 +33,15 @@ logger = logging.getLogger(__name__)
 
 
 def _base(operation: str, instance: Any, model: Any) -> Attributes:
-    attributes: Attributes = {sc.OPERATION_NAME: operation, sc.PROVIDER_NAME: sc.PROVIDER_OPENAI}
+    client = getattr(instance, "_client", None)
+    server = server_attributes(client)
+    attributes: Attributes = {
+        sc.OPERATION_NAME: operation,
+        sc.PROVIDER_NAME: provider_name(client, server.get(sc.SERVER_ADDRESS)),
+    }
     if isinstance(model, str):
         attributes[sc.REQUEST_MODEL] = model
-    attributes.update(server_attributes(getattr(instance, "_client", None)))
+    attributes.update(server)
     return attributes
 
 
@@ -290,9 +298,11 @@ def read_chat_response(call: LLMCall, response: Any) -> None:
         choice_values = fields(choice, _CHOICE_FIELDS, _fast_choices)
         reason = choice_values.get("finish_reason")
         reasons.append(reason if type(reason) is str else str(reason) if reason is not None else "")
-        message = chat_message(choice_values.get("message"))
-        message["finish_reason"] = reason
-        outputs.append(message)
+        answer = choice_values.get("message")
+        # a choice a content filter stopped has no message: still the assistant's (empty) turn
+        output: dict[str, Any] = chat_message(answer) if answer is not None else {"role": "assistant", "parts": []}
+        output["finish_reason"] = reason
+        outputs.append(output)
     if reasons:
         call.attributes[sc.RESPONSE_FINISH_REASONS] = reasons
     call.set_content(sc.OUTPUT_MESSAGES, outputs)
@@ -320,6 +330,13 @@ def read_embeddings_response(call: LLMCall, response: Any) -> None:
         vector = get(data[0], "embedding")
         if isinstance(vector, list):
             call.set(sc.EMBEDDINGS_DIMENSION_COUNT, len(vector))
+        elif isinstance(vector, str) and vector:  # encoding_format="base64": little-endian float32 values
+            try:
+                size = len(base64.b64decode(vector, validate=True))
+            except (ValueError, binascii.Error):
+                size = -1
+            if size > 0 and size % 4 == 0:
+                call.set(sc.EMBEDDINGS_DIMENSION_COUNT, size // 4)
 
 
 # --- responses API --------------------------------------------------------------------
@@ -364,6 +381,9 @@ def read_responses_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[At
     _put(attributes, sc.REQUEST_MAX_TOKENS, int_or_none(arg(kwargs, "max_output_tokens")))
     _put(attributes, sc.REQUEST_TEMPERATURE, float_or_none(arg(kwargs, "temperature")))
     _put(attributes, sc.REQUEST_TOP_P, float_or_none(arg(kwargs, "top_p")))
+    tier = arg(kwargs, "service_tier")
+    if isinstance(tier, str):
+        attributes[sc.OPENAI_REQUEST_SERVICE_TIER] = tier
     conversation = arg(kwargs, "conversation")
     conversation_id = conversation if isinstance(conversation, str) else get(conversation, "id")
     if isinstance(conversation_id, str):

@@ -1,0 +1,19 @@
+"""The distributions of a source checkout, for installing all of them editable into another environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def projects(root: Path) -> list[Path]:
+    """The folders of the checkout at ``root`` that hold a distribution: the core first."""
+    found = [root]
+    for candidate in [root / "processors", *sorted((root / "instrumentation").glob("*"))]:
+        if (candidate / "pyproject.toml").is_file():
+            found.append(candidate)
+    return found
+
+
+def editable_args(root: Path) -> list[str]:
+    """``pip install`` arguments that install every distribution of the checkout editable."""
+    return [arg for project in projects(root) for arg in ("-e", str(project))]

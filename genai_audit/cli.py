@@ -389,6 +389,21 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return run_demo(store=args.store, out=out)
 
 
+def cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
+    from genai_audit.config import ConfigError
+    from genai_audit.scan import run
+
+    try:
+        if args.file == "-":
+            return run(sys.stdin.buffer, out, sys.stderr, jsonl=args.jsonl, as_json=args.json)
+        with open(args.file, "rb") as stream:
+            return run(stream, out, sys.stderr, jsonl=args.jsonl, as_json=args.json)
+    except OSError as exc:
+        raise CLIError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except ConfigError as exc:
+        raise CLIError(str(exc)) from None
+
+
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     from genai_audit.config import ConfigError
     from genai_audit.store.sqlite import StoreError
@@ -700,6 +715,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run a scripted support assistant against a local fake provider")
     demo.add_argument("--store", help="store file for the demo's records (default: a fresh file)")
     demo.set_defaults(func=cmd_demo)
+
+    scan = sub.add_parser("scan", help="dry-run the redaction and injection policy on text lines or JSON lines")
+    scan.add_argument("file", nargs="?", default="-", help="input file, or - for standard input (default)")
+    scan.add_argument("--jsonl", action="store_true", help='input lines are JSON objects with a "text" string')
+    scan.add_argument("--json", action="store_true", help="one JSON object per line: text, findings, injection")
+    scan.set_defaults(func=cmd_scan)
 
     verify = sub.add_parser("verify", help="check stored records against their signed integrity ledgers")
     verify.add_argument("--store", help="SQLite file or Elasticsearch URL (default: $GENAI_AUDIT_STORE)")

@@ -237,14 +237,21 @@ class Redactor:
         """The text that replaces a value in pseudonym mode, e.g. ``[EMAIL:7f3a9c1e04b2]``."""
         return f"[{entity}:{self.token(entity, normalized)}]"
 
+    def findings(self, text: str) -> list[Finding]:
+        """What :meth:`redact_text` replaces in ``text`` (valid Unicode), in order: offsets are characters."""
+        findings = self.scanner.scan(text)
+        return self._with_finders(text, findings) if self.finders else findings
+
+    def replacement(self, finding: Finding, original: str) -> str:
+        """The text that replaces ``original``, the value of ``finding``, under this redactor's modes."""
+        return self._replacement(finding, original, None)
+
     def redact_text(self, text: str, tally: Tally | None = None) -> str:
         try:
-            findings = self.scanner.scan(text)
+            findings = self.findings(text)
         except UnicodeEncodeError:
             text = valid_text(text)
-            findings = self.scanner.scan(text)
-        if self.finders:
-            findings = self._with_finders(text, findings)
+            findings = self.findings(text)
         if not findings:
             return text
         pieces: list[str] = []

@@ -534,13 +534,10 @@ def diff_observed(bare: dict[str, Any], inst: dict[str, Any]) -> list[str]:
     return out
 
 
-def run_phase(
-    call: Callable[[], None], calls: int, reps: int, warmup: int, sdk_ns: Callable[[], int] | None = None
-) -> dict[str, Any]:
+def run_phase(call: Callable[[], None], calls: int, reps: int, warmup: int) -> dict[str, Any]:
     """Warm up, then time ``reps`` batches of ``calls`` calls: wall clock and process CPU time.
 
-    With ``reps`` 0 only the warm-up runs and the result is empty. With ``sdk_ns`` (``--sdk-share``)
-    the time spent inside the SDK per call is returned too (the median of the reps).
+    With ``reps`` 0 only the warm-up runs and the result is empty.
     """
     for _ in range(warmup):
         call()
@@ -548,11 +545,9 @@ def run_phase(
         return {}
     wall: list[float] = []
     cpu: list[float] = []
-    in_sdk: list[float] = []
     for _ in range(reps):
         settle()
         gc.collect()
-        s0 = sdk_ns() if sdk_ns is not None else 0
         c0 = time.process_time_ns()
         t0 = time.perf_counter_ns()
         for _ in range(calls):
@@ -560,13 +555,9 @@ def run_phase(
         settle()
         t1 = time.perf_counter_ns()
         c1 = time.process_time_ns()
-        if sdk_ns is not None:
-            in_sdk.append((sdk_ns() - s0) / calls / 1000.0)
         wall.append((t1 - t0) / calls / 1000.0)
         cpu.append((c1 - c0) / calls / 1000.0)
-    extra = {"sdk_us": statistics.median(in_sdk)} if in_sdk else {}
     return {
-        **extra,
         "median_us": statistics.median(wall),
         "median_cpu_us": statistics.median(cpu),
         "min_us": min(wall),
@@ -574,64 +565,6 @@ def run_phase(
         "reps_us": [round(x, 2) for x in wall],
         "reps_cpu_us": [round(x, 2) for x in cpu],
     }
-
-
-#: the OpenTelemetry SDK's entry points timed by ``--sdk-share``: (module, class, method). The span,
-#: metric and log record work every instrumentation hands to the SDK; the API's context functions
-#: are not among them (they are cheap, and the instrumentation calls them itself).
-SDK_ENTRY_POINTS = (
-    ("opentelemetry.sdk.trace", "Tracer", "start_span"),
-    ("opentelemetry.sdk.trace", "Span", "set_attributes"),
-    ("opentelemetry.sdk.trace", "Span", "set_attribute"),
-    ("opentelemetry.sdk.trace", "Span", "add_event"),
-    ("opentelemetry.sdk.trace", "Span", "set_status"),
-    ("opentelemetry.sdk.trace", "Span", "record_exception"),
-    ("opentelemetry.sdk.trace", "Span", "update_name"),
-    ("opentelemetry.sdk.trace", "Span", "end"),
-    ("opentelemetry.sdk.metrics._internal.instrument", "Histogram", "record"),
-    ("opentelemetry.sdk.metrics._internal.instrument", "Counter", "add"),
-    ("opentelemetry.sdk.metrics._internal.instrument", "UpDownCounter", "add"),
-    ("opentelemetry.sdk.metrics._internal.instrument", "Gauge", "set"),
-    ("opentelemetry.sdk._logs._internal", "Logger", "emit"),
-)
-
-
-def time_sdk() -> tuple[Callable[[], int], list[str]]:
-    """Wrap the SDK entry points with timers; returns (nanoseconds spent in them so far, what was wrapped).
-
-    Time inside an entry point reached from another (``Span.end`` calling processors, which may call
-    more SDK code) is counted once, by the outermost. Wall-clock nanoseconds (``perf_counter_ns``): the
-    process clock costs a system call here, and these calls neither block nor sleep.
-    """
-    spent = [0]
-    depth = [0]
-    wrapped: list[str] = []
-    clock = time.perf_counter_ns
-
-    def timer(original: Callable[..., Any]) -> Callable[..., Any]:
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            if depth[0]:
-                return original(*args, **kwargs)
-            depth[0] = 1
-            t0 = clock()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                spent[0] += clock() - t0
-                depth[0] = 0
-
-        return timed
-
-    for module_name, class_name, method in SDK_ENTRY_POINTS:
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError):
-            continue
-        original = cls.__dict__.get(method)
-        if callable(original):
-            setattr(cls, method, timer(original))
-            wrapped.append(f"{class_name}.{method}")
-    return (lambda: spent[0]), wrapped
 
 
 def run_interleaved(
@@ -643,7 +576,6 @@ def run_interleaved(
     batch: int,
     spans: Callable[[], int],
     instrumented: bool = True,
-    sdk_ns: Callable[[], int] | None = None,
 ) -> dict[str, Any]:
     """Bare and instrumented batches taken in turn, the instrumentation switched off and on between them.
 
@@ -653,40 +585,33 @@ def run_interleaved(
     rounds; each batch follows two untimed calls. ``spans`` counts the spans exported so
     far: every instrumented batch must export one per call and every bare batch none,
     else the switch did not take effect, the rounds stop and the result says so. The
-    per-round differences and bare times are returned too, for the parent to pool. With ``sdk_ns``
-    (``--sdk-share``) the time the instrumented batches spent inside the SDK is returned as well.
+    per-round differences and bare times are returned too, for the parent to pool.
     """
     diffs: list[float] = []
     bare_cpu: list[float] = []
-    sdk_us: list[float] = []
     wrong: list[str] = []
 
     def checked(expect_spans: bool) -> float:
         before = spans()
-        cpu, in_sdk = timed()
-        if sdk_ns is not None and expect_spans:
-            sdk_us.append(in_sdk)
+        cpu = timed()
         made = spans() - before
         wanted = batch + 2 if expect_spans else 0
         if made != wanted and len(wrong) < 5:
             wrong.append(f"{'an instrumented' if expect_spans else 'a bare'} batch exported {made} spans, not {wanted}")
         return cpu
 
-    def timed() -> tuple[float, float]:
-        """CPU µs per call of one batch, and the µs per call spent inside the SDK (0 without ``sdk_ns``)."""
+    def timed() -> float:
+        """CPU µs per call of one batch."""
         call = make_call(client, mode)  # looks the method up again: the wrapper is on or off now
         call()
         call()
         settle()
         gc.collect()
-        s0 = sdk_ns() if sdk_ns is not None else 0
         c0 = time.process_time_ns()
         for _ in range(batch):
             call()
         settle()
-        cpu = (time.process_time_ns() - c0) / batch / 1000.0
-        in_sdk = (sdk_ns() - s0) / batch / 1000.0 if sdk_ns is not None else 0.0
-        return cpu, in_sdk
+        return (time.process_time_ns() - c0) / batch / 1000.0
 
     for index in range(rounds):
         if index % 2 == 0:
@@ -705,11 +630,7 @@ def run_interleaved(
             break
     on()
     quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
-    extra: dict[str, Any] = {}
-    if sdk_us:
-        extra = {"sdk_us": statistics.median(sdk_us), "sdk_rounds_us": [round(x, 3) for x in sdk_us]}
     return {
-        **extra,
         "rounds": rounds,
         "rounds_run": len(diffs),
         "batch": batch,
@@ -763,12 +684,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=0, help="interleaved bare/instrumented rounds (0: none)")
     ap.add_argument("--batch", type=int, default=50, help="calls per batch in an interleaved round")
     ap.add_argument(
-        "--sdk-share",
-        action="store_true",
-        help="time the OpenTelemetry SDK's span, metric and log entry points during the rounds (a diagnosis: "
-        "the timers add to the overhead)",
-    )
-    ap.add_argument(
         "--count",
         type=int,
         default=0,
@@ -789,9 +704,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "errors": [],
     }
     try:
-        sdk_ns: Callable[[], int] | None = None
-        if args.sdk_share:
-            sdk_ns, result["sdk_timed"] = time_sdk()
         sinks = Sinks()
         handler = Handler(http_module())
         result["http_package"] = handler.http.__name__
@@ -812,7 +724,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.requests = handler.with_traceparent = handler.stream_usage_requested = 0
         spans_before = sinks.spans
         client = make_client(handler)
-        inst = run_phase(make_call(client, args.mode), args.calls, args.reps, args.warmup, sdk_ns)
+        inst = run_phase(make_call(client, args.mode), args.calls, args.reps, args.warmup)
         result["instrumented"] = inst
         result["errors"].extend(diff_observed(seen_bare, observe(client, args.mode)))
         bare = result["bare"]
@@ -851,7 +763,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.batch,
                 spans=lambda: sinks.spans,
                 instrumented=args.impl != "bare",
-                sdk_ns=sdk_ns,
             )
             if inter["errors"]:
                 # switching the instrumentation off and on again did not take effect: the parent measures

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,14 +305,13 @@ def run_worker(
     warmup: int | None = None,
     rounds: int | None = None,
     quiet: bool = False,
-    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     calls = args.calls if calls is None else calls
     reps = args.reps if reps is None else reps
     warmup = args.warmup if warmup is None else warmup
     rounds = args.rounds if rounds is None else rounds
     cmd = [py, WORKER, "--impl", impl, "--mode", mode, "--calls", str(calls), "--reps", str(reps)]
-    cmd += ["--warmup", str(warmup), "--rounds", str(rounds), "--batch", str(args.batch), *extra]
+    cmd += ["--warmup", str(warmup), "--rounds", str(rounds), "--batch", str(args.batch)]
     if not quiet:
         log(f"{impl}/{mode}: running {reps} x {calls} calls (+{warmup} warm-up), bare then instrumented")
     t0 = time.monotonic()
@@ -432,30 +431,24 @@ def split(total: int, parts: int, minimum: int = 1) -> list[int]:
 
 
 def short_run_samples(
-    py: Path, impl: str, mode: str, args: argparse.Namespace, runs: int, extra: Sequence[str] = ()
-) -> tuple[list[float], list[float], list[float]] | str:
+    py: Path, impl: str, mode: str, args: argparse.Namespace, runs: int
+) -> tuple[list[float], list[float]] | str:
     """For an instrumentation that cannot be switched off and on again in one process: short workers.
 
     Each makes one bare and one instrumented phase of ``3 x --batch`` calls seconds apart, close enough in
-    time that drift moves both alike, as the interleaved rounds do. Returns the overheads, the bare CPU
-    times and (with the worker's ``--sdk-share`` in ``extra``) the SDK times, one per worker, or why a
-    worker failed.
+    time that drift moves both alike, as the interleaved rounds do. Returns the overheads and the bare
+    CPU times, one per worker, or why a worker failed.
     """
     calls = max(30, 3 * args.batch)
     diffs: list[float] = []
     bares: list[float] = []
-    in_sdk: list[float] = []
     for _ in range(runs):
-        res = run_worker(
-            py, impl, mode, args, calls=calls, reps=1, warmup=min(args.warmup, 50), rounds=0, quiet=True, extra=extra
-        )
+        res = run_worker(py, impl, mode, args, calls=calls, reps=1, warmup=min(args.warmup, 50), rounds=0, quiet=True)
         if not _ok(res):
             return str(res.get("fatal") or "short run failed")
         diffs.append(float(res["overhead_cpu_us"]))
         bares.append(float(res["bare"]["median_cpu_us"]))
-        if "sdk_us" in res["instrumented"]:
-            in_sdk.append(float(res["instrumented"]["sdk_us"]))
-    return diffs, bares, in_sdk
+    return diffs, bares
 
 
 def _percent(diffs: Sequence[float], bares: Sequence[float]) -> list[float]:
@@ -470,7 +463,7 @@ def _quartiles(xs: Sequence[float]) -> tuple[float, float, float]:
 
 
 def run_cycles(
-    names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace, extra: Sequence[str] = ()
+    names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
     """Time every implementation in ``names`` once per cycle, the order reversed from one cycle to the next.
 
@@ -479,8 +472,7 @@ def run_cycles(
     comparison. Each run is a worker of ``--rounds / cycles`` interleaved rounds (no sequential phases),
     or ``--short-runs / cycles`` (at least 2) short workers for an implementation that cannot be switched
     off and on in one process, found out in the first cycle it is tried. Returns the per-cycle entries
-    and, per implementation that could not be switched, the worker's report of why. ``extra`` goes to
-    every worker; with ``--sdk-share`` each entry holds the SDK time per call of its samples (``sdk_us``).
+    and, per implementation that could not be switched, the worker's report of why.
     """
     cycles = max(1, min(args.cycles, args.rounds))
     rounds = split(args.rounds, cycles)
@@ -496,7 +488,7 @@ def run_cycles(
             entry["start_s"] = round(time.monotonic() - t_start, 1)
             t0 = time.monotonic()
             if name not in short_only:
-                res = run_worker(pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True, extra=extra)
+                res = run_worker(pythons[name], name, mode, args, reps=0, rounds=rounds[c], quiet=True)
                 if res.get("fatal"):
                     entry["error"] = str(res["fatal"])
                     out[name].append(entry)
@@ -507,21 +499,17 @@ def run_cycles(
                     entry.update(method="interleaved", rounds=inter["rounds_run"], batch=inter["batch"])
                     entry["overhead_cpu_us"] = inter["diffs_cpu_us"]
                     entry["bare_cpu_us"] = inter["bare_rounds_cpu_us"]
-                    if "sdk_rounds_us" in inter:
-                        entry["sdk_us"] = inter["sdk_rounds_us"]
                 else:
                     short_only[name] = res.get("interleaved_rejected") or {"errors": ["no off switch"]}
                     log(f"{name}/{mode}: cannot be switched in one process; short runs from now on")
             if name in short_only:
-                got = short_run_samples(pythons[name], name, mode, args, shorts[c], extra)
+                got = short_run_samples(pythons[name], name, mode, args, shorts[c])
                 if isinstance(got, str):
                     entry["error"] = got
                     out[name].append(entry)
                     continue
                 entry.update(method="short runs", runs=len(got[0]), calls=max(30, 3 * args.batch))
-                entry["overhead_cpu_us"], entry["bare_cpu_us"], in_sdk = got
-                if in_sdk:
-                    entry["sdk_us"] = in_sdk
+                entry["overhead_cpu_us"], entry["bare_cpu_us"] = got
             entry["median_cpu_us"] = statistics.median(entry["overhead_cpu_us"])
             entry["bare_median_cpu_us"] = statistics.median(entry["bare_cpu_us"])
             percent = _percent(entry["overhead_cpu_us"], entry["bare_cpu_us"])
@@ -535,102 +523,6 @@ def run_cycles(
                 f"{entry['seconds']}s)"
             )
     return out, short_only
-
-
-def sdk_share(names: list[str], pythons: dict[str, Path], mode: str, args: argparse.Namespace) -> dict[str, Any]:
-    """``--sdk-share``: the rounds again (:func:`run_cycles`), with the SDK's span, metric and log entry
-    points timed.
-
-    Per implementation: the median overhead, the median time spent inside the SDK per instrumented call,
-    and the median of the per-round difference of the two (the instrumentation's own part: its code,
-    the context switching it does, and what its work costs the application's code after it), over all
-    cycles and per cycle, for the ratios paired by cycle.
-    """
-    per_cycle, _ = run_cycles(names, pythons, mode, args, extra=("--sdk-share",))
-    out: dict[str, Any] = {}
-    for name in names:
-        good = [e for e in per_cycle[name] if e.get("sdk_us")]
-        if not good:
-            errors = [e["error"] for e in per_cycle[name] if e.get("error")]
-            out[name] = {"error": errors[0] if errors else "no SDK figures"}
-            log(f"{name}/{mode}: no SDK share: {out[name]['error']}")
-            continue
-        pairs = [(o, k) for e in good for o, k in zip(e["overhead_cpu_us"], e["sdk_us"])]
-        out[name] = {
-            "cycles": {e["cycle"]: _split(list(zip(e["overhead_cpu_us"], e["sdk_us"]))) for e in good},
-            "method": good[0]["method"],
-            **_split(pairs),
-        }
-    return out
-
-
-def _split(pairs: list[tuple[float, float]]) -> dict[str, float]:
-    """Medians of (overhead, SDK time) samples: overhead, SDK time and the per-sample difference, own."""
-    return {
-        "samples": len(pairs),
-        "overhead_cpu_us": statistics.median(o for o, _ in pairs),
-        "sdk_us": statistics.median(k for _, k in pairs),
-        "own_us": statistics.median(o - k for o, k in pairs),
-    }
-
-
-def _paired(ours: dict[str, Any], peer: dict[str, Any], key: str) -> float | None:
-    """Median over the cycles both ran of ours' ``key`` over the peer's overhead in the same cycle."""
-    mine, theirs = ours.get("cycles", {}), peer.get("cycles", {})
-    ratios = [
-        mine[c][key] / theirs[c]["overhead_cpu_us"]
-        for c in mine
-        if c in theirs and theirs[c]["overhead_cpu_us"] > 0
-    ]
-    return statistics.median(ratios) if ratios else None
-
-
-def sdk_share_table(shares: dict[str, dict[str, Any]], modes: list[str]) -> str:
-    """The ``--sdk-share`` figures: per mode and implementation, overhead = SDK part + own part."""
-    lines = [
-        "| mode | implementation | overhead, µs CPU | in the SDK, µs | own, µs | SDK share | ours' own ÷ this own |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    for mode in modes:
-        by_impl = shares.get(mode, {})
-        ours_own = (by_impl.get("ours") or {}).get("own_us")
-        for name, entry in by_impl.items():
-            label = IMPLS[name].label + (" †" if entry.get("method") == "short runs" else "")
-            if "error" in entry:
-                lines.append(f"| {mode} | {label} | n/a | n/a | n/a | n/a | {entry['error']} |")
-                continue
-            over, sdk, own = entry["overhead_cpu_us"], entry["sdk_us"], entry["own_us"]
-            share = f"{100 * sdk / over:.0f} %" if over > 0 else "n/a"
-            versus = f"{ours_own / own:.2f}" if name != "ours" and ours_own is not None and own > 0 else ""
-            cells = [mode, label, _fmt(over, 1), _fmt(sdk, 1), _fmt(own, 1), share, versus]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def sdk_floor_lines(shares: dict[str, dict[str, Any]], modes: list[str]) -> list[str]:
-    """Per mode: ours' SDK time over the lowest peer overhead, the ratio no instrumentation doing this SDK
-    work could go under."""
-    out = []
-    for mode in modes:
-        by_impl = shares.get(mode, {})
-        ours = by_impl.get("ours") or {}
-        peers = [
-            (e["overhead_cpu_us"], n) for n, e in by_impl.items() if n not in ("ours", "bare") and "error" not in e
-        ]
-        if "sdk_us" not in ours or not peers:
-            continue
-        best, name = min(peers)
-        if best <= 0:
-            continue
-        peer = by_impl[name]
-        paired = [_paired(ours, peer, key) for key in ("sdk_us", "overhead_cpu_us", "own_us")]
-        text = ", ".join(f"{x:.2f}" if x is not None else "n/a" for x in paired)
-        out.append(
-            f"{mode}: ours' SDK part alone is {ours['sdk_us'] / best:.2f} of {IMPLS[name].label}'s whole overhead; "
-            f"ours' whole overhead {ours['overhead_cpu_us'] / best:.2f}, its own part "
-            f"{ours['own_us'] / best:.2f} (pooled medians; paired by cycle: {text}; timers included)"
-        )
-    return out
 
 
 def pooled_summary(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -691,21 +583,10 @@ def count_calls(mode: str, scale: int = 1) -> tuple[int, int]:
     return few * scale, many * scale
 
 
-#: cachegrind's events kept with --cache-sim, by the name of its summary column
-CACHE_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "Bcm", "Bim")
-
-
-def count_instructions(
-    py: Path, impl: str, mode: str, calls: int, timeout: float, cache_sim: bool = False
-) -> dict[str, int]:
-    """Events valgrind counts for a worker making ``calls`` calls: ``Ir`` (instructions) under callgrind,
-    or, with ``cache_sim``, cachegrind's simulated first-level cache misses and branch mispredictions too."""
+def count_instructions(py: Path, impl: str, mode: str, calls: int, timeout: float) -> int:
+    """Instructions valgrind's callgrind counts for a worker making ``calls`` calls."""
     with tempfile.TemporaryDirectory(prefix="overhead-count-") as cwd:
-        out_file = os.path.join(cwd, "cachegrind.out")
-        if cache_sim:
-            tool = ["--tool=cachegrind", "--cache-sim=yes", "--branch-sim=yes", f"--cachegrind-out-file={out_file}"]
-        else:
-            tool = ["--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        tool = ["--tool=callgrind", "--callgrind-out-file=/dev/null"]
         cmd = ["valgrind", *tool, str(py), str(WORKER), "--impl", impl, "--mode", mode, "--count", str(calls)]
         proc = subprocess.run(
             cmd,
@@ -716,38 +597,24 @@ def count_instructions(
             cwd=cwd,
             check=False,
         )
-        events: dict[str, int] = {}
-        if proc.returncode == 0 and cache_sim and os.path.exists(out_file):
-            names: list[str] = []
-            with open(out_file) as fh:
-                for line in fh:
-                    if line.startswith("events:"):
-                        names = line.split()[1:]
-                    elif line.startswith("summary:"):
-                        events = {n: int(v) for n, v in zip(names, line.split()[1:]) if n in CACHE_EVENTS}
-        elif proc.returncode == 0 and not cache_sim:
-            found = re.search(r"Collected : (\d+)", proc.stderr)
-            if found is not None:
-                events = {"Ir": int(found.group(1))}
-    if proc.returncode != 0 or "Ir" not in events:
+    found = re.search(r"Collected : (\d+)", proc.stderr) if proc.returncode == 0 else None
+    if found is None:
         tail = " | ".join(ln for ln in proc.stderr.splitlines()[-4:] if ln.strip())
-        tool_name = "cachegrind" if cache_sim else "callgrind"
-        raise RuntimeError(f"{impl}/{mode} x{calls} under {tool_name} exited {proc.returncode}: {tail[:400]}")
+        raise RuntimeError(f"{impl}/{mode} x{calls} under callgrind exited {proc.returncode}: {tail[:400]}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     wanted = 0 if impl == "bare" else calls
     if report.get("spans") != wanted:  # an instrumented run that made no spans would count nothing
         raise RuntimeError(f"{impl}/{mode} x{calls} exported {report.get('spans')} spans, not {wanted}")
-    return events
+    return int(found.group(1))
 
 
 def instruction_counts(
-    pythons: dict[str, Path], modes: list[str], timeout: float, cache_sim: bool = False, scale: int = 1
+    pythons: dict[str, Path], modes: list[str], timeout: float, scale: int = 1
 ) -> dict[str, dict[str, Any]]:
     """Instructions per call, bare and instrumented, by implementation and mode (each in its own venv).
 
     The count does not follow what else the machine is doing, so the runs go two at a time; it moves a
-    little between runs (up to about 0.5 % of a bare call), so compare several. With ``cache_sim`` the
-    per-call first-level cache misses and mispredicted branches come with it (``events``).
+    little between runs (up to about 0.5 % of a bare call), so compare several.
     """
     jobs: dict[tuple[str, str, str, int], Any] = {}
     out: dict[str, dict[str, Any]] = {name: {} for name in pythons}
@@ -756,64 +623,37 @@ def instruction_counts(
             for mode in modes:
                 for impl in {"bare", name}:
                     for calls in count_calls(mode, scale):
-                        jobs[name, mode, impl, calls] = pool.submit(
-                            count_instructions, py, impl, mode, calls, timeout, cache_sim
-                        )
+                        jobs[name, mode, impl, calls] = pool.submit(count_instructions, py, impl, mode, calls, timeout)
         for name in pythons:
             for mode in modes:
                 few, many = count_calls(mode, scale)
                 try:
                     per_call = {
-                        impl: {
-                            event: (jobs[name, mode, impl, many].result()[event] - count) / (many - few)
-                            for event, count in jobs[name, mode, impl, few].result().items()
-                        }
+                        impl: (jobs[name, mode, impl, many].result() - jobs[name, mode, impl, few].result())
+                        / (many - few)
                         for impl in {"bare", name}
                     }
                 except Exception as exc:  # noqa: BLE001 - reported in the table
                     out[name][mode] = {"error": str(exc)}
                     log(f"instructions {name}/{mode}: FAILED: {exc}")
                     continue
-                bare = per_call["bare"]
                 out[name][mode] = {
-                    "bare": bare["Ir"],
-                    "instrumented": per_call[name]["Ir"],
-                    "overhead": per_call[name]["Ir"] - bare["Ir"],
-                    # what was counted: Ir alone under callgrind, with --cache-sim all of CACHE_EVENTS
-                    "events": {
-                        event: {"bare": bare[event], "overhead": per_call[name][event] - bare[event]}
-                        for event in bare
-                    },
+                    "bare": per_call["bare"],
+                    "instrumented": per_call[name],
+                    "overhead": per_call[name] - per_call["bare"],
                 }
                 log(f"instructions {name}/{mode}: {out[name][mode]['overhead'] / 1e6:.3f} M per call over bare")
     return out
 
 
-def _event_overhead(entry: dict[str, Any], names: tuple[str, ...]) -> float | None:
-    events = entry.get("events") or {}
-    if not all(n in events for n in names):
-        return None
-    return float(sum(events[n]["overhead"] for n in names))
-
-
-#: the columns of the instruction table: (heading, events summed, how a value is written); the last two
-#: come from cachegrind's simulation (--cache-sim)
-INSTRUCTION_COLUMNS: tuple[tuple[str, tuple[str, ...], Callable[[float], str]], ...] = (
-    ("M instructions", ("Ir",), lambda value: f"{value / 1e6:.3f}"),
-    ("first-level cache misses (instruction + data)", ("I1mr", "D1mr", "D1mw"), lambda value: f"{value:,.0f}"),
-    ("mispredicted branches (conditional + indirect)", ("Bcm", "Bim"), lambda value: f"{value:,.0f}"),
-)
-
-
 def instruction_table(rows: list[dict[str, Any]], counts: dict[str, dict[str, Any]], modes: list[str]) -> str:
     ours = counts.get("ours", {})
-    entries = [entry for found in counts.values() for entry in found.values()]
-    columns = [c for c in INSTRUCTION_COLUMNS if any(_event_overhead(entry, c[1]) is not None for entry in entries)]
-    columns = columns or list(INSTRUCTION_COLUMNS[:1])
-    head = "| implementation | "
-    head += " | ".join(f"{mode} overhead, {title} per call | × ours" for mode in modes for title, _, _ in columns)
-    head += " | bare, M instructions per call |"
-    lines = [head, "|" + "---|" * (2 * len(modes) * len(columns) + 2)]
+    head = (
+        "| implementation | "
+        + " | ".join(f"{mode} overhead, M instructions per call | × ours" for mode in modes)
+        + " | bare, M instructions per call |"
+    )
+    lines = [head, "|" + "---|" * (2 * len(modes) + 2)]
     for r in rows:
         found = counts.get(r["impl"])
         if found is None:
@@ -821,14 +661,12 @@ def instruction_table(rows: list[dict[str, Any]], counts: dict[str, dict[str, An
         cells = [r["label"]]
         for mode in modes:
             entry = found.get(mode, {})
-            for index, (_, names, written) in enumerate(columns):
-                value = _event_overhead(entry, names)
-                if value is None:
-                    cells.extend([entry.get("error", "—")[:120] if index == 0 else "—", "—"])
-                    continue
-                base = _event_overhead(ours.get(mode, {}), names)
-                cells.append(written(value))
-                cells.append("—" if r["impl"] in ("ours", "bare") or not base else f"{value / base:.2f}x")
+            if "overhead" not in entry:
+                cells.extend([entry.get("error", "—")[:120], "—"])
+                continue
+            cells.append(f"{entry['overhead'] / 1e6:.3f}")
+            base = ours.get(mode, {}).get("overhead")
+            cells.append("—" if r["impl"] in ("ours", "bare") or not base else f"{entry['overhead'] / base:.2f}x")
         cells.append(" / ".join(f"{found.get(m, {}).get('bare', float('nan')) / 1e6:.2f}" for m in modes))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -993,11 +831,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also count instructions per call under valgrind (callgrind): independent of the load",
     )
     ap.add_argument(
-        "--cache-sim",
-        action="store_true",
-        help="with --instructions: count under cachegrind, with its cache and branch simulation (slower)",
-    )
-    ap.add_argument(
         "--count-scale",
         type=int,
         default=1,
@@ -1005,15 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --instructions: K times the counted calls (10 and 40 non-streaming, 4 and 16 streaming), so "
         "that what happens once in a run weighs 1/K as much on the per-call figure (runs take about K times as long)",
     )
-    ap.add_argument(
-        "--sdk-share",
-        action="store_true",
-        help="also run the rounds with timers on the OpenTelemetry SDK's span, metric and log entry points, and "
-        "split each overhead into the SDK's part and the instrumentation's own part",
-    )
-    ap.add_argument(
-        "--no-timing", action="store_true", help="skip the timed runs (with --instructions or --sdk-share)"
-    )
+    ap.add_argument("--no-timing", action="store_true", help="skip the timed runs (with --instructions: count only)")
     ap.add_argument("--only", default=",".join(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
     ap.add_argument("--modes", default=",".join(MODES), help="nonstream,stream (default both)")
     ap.add_argument("--json", dest="json_out", type=Path, help="also write all raw results to this file")
@@ -1114,20 +939,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     comparison = compare_to_best(rows, modes) if not args.no_timing else {}
 
-    shares: dict[str, dict[str, Any]] = {}
-    if args.sdk_share and args.rounds > 0:
-        switchable = [n for n in pythons if n != "bare"]
-        for mode in modes:
-            shares[mode] = sdk_share(switchable, pythons, mode, args)
-
     counts: dict[str, dict[str, Any]] = {}
     if args.instructions:
         if shutil.which("valgrind") is None:
             log("--instructions needs valgrind on PATH; no instruction counts")
         else:
-            tool = "cachegrind with cache and branch simulation" if args.cache_sim else "callgrind"
-            log(f"counting instructions under {tool} ({len(pythons)} venvs, {os.cpu_count()} at a time)")
-            counts = instruction_counts(pythons, modes, args.timeout, args.cache_sim, args.count_scale)
+            log(f"counting instructions under callgrind ({len(pythons)} venvs, {os.cpu_count()} at a time)")
+            counts = instruction_counts(pythons, modes, args.timeout, args.count_scale)
     table = build_table(rows) if not args.no_timing else ""
     load_end = os.getloadavg() if hasattr(os, "getloadavg") else None
     loads = " -> ".join(f"{x[0]:.2f}" for x in (load_start, load_end) if x is not None)
@@ -1168,33 +986,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(table)
         print()
     if counts:
-        tool = (
-            "--tool=cachegrind --cache-sim=yes --branch-sim=yes (caches as it reads them from the host)"
-            if args.cache_sim
-            else "--tool=callgrind"
-        )
         print(
-            f"Instructions per call under valgrind {tool} (PYTHONHASHSEED=0; the difference of two runs "
+            "Instructions per call under valgrind --tool=callgrind (PYTHONHASHSEED=0; the difference of two runs "
             "making {} and {} non-streaming calls, {} and {} streaming calls; overhead = instrumented - bare in the "
             "same venv):".format(*count_calls("nonstream", args.count_scale), *count_calls("stream", args.count_scale))
         )
         print()
         print(instruction_table(rows, counts, modes))
-        print()
-    if shares:
-        print(
-            "Where the overhead goes (--sdk-share): the same interleaved rounds, with timers on the OpenTelemetry "
-            f"SDK's span, metric and log entry points ({args.rounds} rounds of {args.batch} calls per "
-            "implementation and mode, in cycles). In the SDK: wall-clock time inside those entry points per "
-            "instrumented call; own: the per-round overhead minus it. Medians; the timers add to every figure. "
-            f"† cannot be switched off and on in one process: short workers ({args.short_runs} over the cycles), "
-            "one bare and one instrumented phase each."
-        )
-        print()
-        for line in sdk_floor_lines(shares, modes):
-            print(line)
-        print()
-        print(sdk_share_table(shares, modes))
         print()
     if args.json_out:
         payload = {
@@ -1215,7 +1013,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "table": table,
             "best_peer": comparison,
             "instructions": counts,
-            "sdk_share": shares,
         }
         args.json_out.write_text(json.dumps(payload, indent=2, default=str))
         log(f"wrote {args.json_out}")

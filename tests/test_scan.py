@@ -79,7 +79,8 @@ def test_injection_is_scored(tmp_path: Path) -> None:
 
 
 def test_jsonl_input_and_its_errors(tmp_path: Path) -> None:
-    data = b'{"text": "mail ann@example.com"}\n[1, 2]\nnot json\n{"text": 3}\n' + b"[" * 100_000 + b'\n{"text": "fine"}\n'
+    deep = b"[" * 100_000
+    data = b'{"text": "mail ann@example.com"}\n[1, 2]\nnot json\n{"text": 3}\n' + deep + b'\n{"text": "fine"}\n'
     code, out, err = _scan(tmp_path, data, "--jsonl", "--json")
     assert code == 1
     lines = [json.loads(line) for line in out.splitlines()]

@@ -21,7 +21,7 @@ LIBRARIES = sorted(path.parent.name for path in (ROOT / "instrumentation").glob(
 
 
 def test_every_library_folder_is_one_distribution_whose_path_is_its_import_path() -> None:
-    assert LIBRARIES == ["anthropic", "openai"]
+    assert LIBRARIES == ["anthropic", "groq", "openai"]
     for library in LIBRARIES:
         folder = ROOT / "instrumentation" / library
         project = tomllib.loads((folder / "pyproject.toml").read_text())["project"]
@@ -40,7 +40,7 @@ def test_the_core_extras_name_every_library() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for library in LIBRARIES:
         assert f"genai-audit-instrumentation-{library}==0.1.0" in extras[library]
-    assert extras["all"] == ["genai-audit[openai,anthropic]"]
+    assert extras["all"] == ["genai-audit[openai,anthropic,groq]"]
 
 
 def test_installed_instrumentations_are_found_by_their_entry_points() -> None:
@@ -61,7 +61,7 @@ def test_packages_of_every_source_root_are_found() -> None:
 
 
 def test_unknown_instrumentation_names_the_installed_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown instrumentation cohere; installed: anthropic, openai"):
+    with pytest.raises(ConfigError, match=r"unknown instrumentation cohere; installed: anthropic, groq, openai"):
         Settings.from_env({"GENAI_AUDIT_INSTRUMENT": "openai,cohere"})
     assert Settings.from_env({}).instrument is None
     assert Settings.from_env({"GENAI_AUDIT_INSTRUMENT": "anthropic"}).instrument == ("anthropic",)

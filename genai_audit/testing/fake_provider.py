@@ -459,8 +459,11 @@ def _chat_completion(reply: Reply, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _chat_stream(reply: Reply, body: dict[str, Any]) -> list[str]:
-    """``data:`` payloads of a streamed chat completion (without ``[DONE]``)."""
+def _chat_stream(reply: Reply, body: dict[str, Any], groq: bool = False) -> list[str]:
+    """``data:`` payloads of a streamed chat completion (without ``[DONE]``).
+
+    ``groq``: as the Groq API streams, with the usage in ``x_groq`` on the last choice's final chunk.
+    """
     n = _chat_n(body)
     options = body.get("stream_options")
     include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -508,7 +511,12 @@ def _chat_stream(reply: Reply, body: dict[str, Any]) -> list[str]:
                 events.append(chunk([choice(index, {"tool_calls": [fragment]})]))
         if first:
             events.append(chunk([choice(index, first)]))
-        events.append(chunk([choice(index, {}, _openai_finish_reason(reply))]))
+        last = chunk([choice(index, {}, _openai_finish_reason(reply))])
+        if groq and index == n - 1:
+            final = json.loads(last)
+            final["x_groq"] = {"id": _new_id("req_", 26), "usage": _chat_usage(reply, body, n)}
+            last = _dumps(final)
+        events.append(last)
     if include_usage:
         events.append(chunk([], _chat_usage(reply, body, n)))
     return events
@@ -813,8 +821,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "fake-provider/1.0"
     sys_version = ""
     server: _Server
-    #: the request came by an Azure OpenAI deployment path
+    #: the request came by an Azure OpenAI deployment path, or by the Groq API's
     azure = False
+    groq = False
 
     # -- connection bookkeeping (so stop() can drop keep-alive connections) --
 
@@ -885,6 +894,7 @@ class _Handler(BaseHTTPRequestHandler):
             route_path = path.split("?", 1)[0].rstrip("/") or "/"
             # Azure OpenAI: /openai/deployments/<deployment>/<operation>, the model named by the deployment
             self.azure = route_path.startswith("/openai/deployments/") and route_path.count("/") >= 4
+            self.groq = route_path.startswith("/openai/v1/")  # the Groq API's base path
             if self.azure:
                 route_path = "/v1/" + route_path.split("/", 4)[4]
             if route_path not in _ROUTES:  # OpenAI-compatible APIs under another base path: /openai/v1/...
@@ -993,7 +1003,7 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         events: list[tuple[str | None, str]]
         if endpoint == "chat":
-            events = [(None, data) for data in _chat_stream(reply, body)]
+            events = [(None, data) for data in _chat_stream(reply, body, groq=self.groq)]
         elif endpoint == "responses":
             events = list(_ResponsesPlan(reply, body).events())
         else:

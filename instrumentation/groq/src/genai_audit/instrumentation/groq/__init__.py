@@ -1,0 +1,95 @@
+"""Instrumentation for the ``groq`` Python SDK.
+
+Each call to ``chat.completions.create`` (sync and async, streaming or not,
+and through ``with_raw_response`` / ``with_streaming_response``) becomes one
+CLIENT span with ``gen_ai.provider.name = "groq"``, the OpenTelemetry GenAI
+attributes and the audit context, and — unless
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=false`` — the prompt chain
+and the answer in message-parts JSON after the processing chain (redaction) has
+run on them. Requests are never changed: the Groq API reports a stream's usage
+in ``x_groq`` on its final chunk without being asked.
+
+Captured content is sensitive: it holds whatever users typed.
+
+Usage::
+
+    from genai_audit.instrumentation.groq import GroqInstrumentor
+    GroqInstrumentor().instrument(tracer_provider=provider)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from genai_audit import semconv as sc
+from genai_audit.config import Settings
+from genai_audit.instrumentation._core import Telemetry, flush_metrics
+from genai_audit.instrumentation._parts import get
+from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
+from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
+from genai_audit.instrumentation.groq.package import _instruments
+from genai_audit.instrumentation.openai import _accumulate, _extract
+
+__all__ = ["GroqInstrumentor"]
+
+PROVIDER = "groq"
+
+
+def read_request(instance: Any, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAI reading of the request, for the ``groq`` provider whatever the endpoint."""
+    attributes, content = _extract.read_chat_request(instance, kwargs)
+    attributes[sc.PROVIDER_NAME] = PROVIDER
+    return attributes, content
+
+
+class GroqChatAccumulator(_accumulate.ChatAccumulator):
+    """The OpenAI chunk reading, plus the usage the Groq API sends in ``x_groq`` on the final chunk."""
+
+    def feed(self, chunk: Any) -> None:
+        super().feed(chunk)
+        usage = get(get(chunk, "x_groq"), "usage")
+        if usage is not None:
+            self.usage = usage
+
+
+def chat_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> GroqChatAccumulator | None:
+    return GroqChatAccumulator() if _accumulate.chat_accumulator(kwargs, result, changed) is not None else None
+
+
+SPEC = CallSpec(sc.OP_CHAT, read_request, _extract.read_chat_response, chat_accumulator)
+
+
+def targets(telemetry: Telemetry) -> list[Target]:
+    module = "groq.resources.chat.completions"
+    return [
+        (module, "Completions.create", sync_wrapper(telemetry, SPEC)),
+        (module, "AsyncCompletions.create", async_wrapper(telemetry, SPEC)),
+    ]
+
+
+class GroqInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
+    """Instruments the ``groq`` SDK; ``instrument()`` takes the same options as
+    :class:`genai_audit.instrumentation.openai.OpenAIInstrumentor`."""
+
+    _wrapped: list[Any]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        telemetry = Telemetry(
+            "genai_audit.instrumentation.groq",
+            kwargs.get("settings") or Settings.from_env(),
+            kwargs.get("chain"),
+            kwargs.get("tracer_provider"),
+            kwargs.get("meter_provider"),
+        )
+        self._wrapped = wrap_all(targets(telemetry))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        unwrap_all(getattr(self, "_wrapped", []))
+        self._wrapped = []
+        flush_metrics()

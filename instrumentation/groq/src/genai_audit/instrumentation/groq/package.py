@@ -1,0 +1,3 @@
+"""Supported ``groq`` versions."""
+
+_instruments = ("groq >= 1.0, < 2",)

@@ -18,18 +18,14 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from genai_audit import semconv as sc
-from genai_audit.config import Settings
-from genai_audit.instrumentation._core import Telemetry, flush_metrics
-from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
+from genai_audit.instrumentation._core import Telemetry
+from genai_audit.instrumentation._patching import Target
 from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
 from genai_audit.instrumentation.anthropic import _extract, _managers
 from genai_audit.instrumentation.anthropic.package import _instruments
+from genai_audit.instrumentation.instrumentor import AuditInstrumentor
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -50,26 +46,12 @@ def targets(telemetry: Telemetry) -> list[Target]:
     return found
 
 
-class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
+class AnthropicInstrumentor(AuditInstrumentor):
     """Instruments the ``anthropic`` SDK; ``instrument()`` takes the same options as
     :class:`genai_audit.instrumentation.openai.OpenAIInstrumentor`."""
 
-    _wrapped: list[Any]
+    instruments = _instruments
+    scope = "genai_audit.instrumentation.anthropic"
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        telemetry = Telemetry(
-            "genai_audit.instrumentation.anthropic",
-            kwargs.get("settings") or Settings.from_env(),
-            kwargs.get("chain"),
-            kwargs.get("tracer_provider"),
-            kwargs.get("meter_provider"),
-        )
-        self._wrapped = wrap_all(targets(telemetry))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap_all(getattr(self, "_wrapped", []))
-        self._wrapped = []
-        flush_metrics()
+    def targets(self, telemetry: Telemetry) -> list[Target]:
+        return targets(telemetry)

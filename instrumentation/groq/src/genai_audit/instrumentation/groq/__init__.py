@@ -19,18 +19,16 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
 from genai_audit import semconv as sc
-from genai_audit.config import Settings
-from genai_audit.instrumentation._core import Telemetry, flush_metrics
+from genai_audit.instrumentation._core import Telemetry
 from genai_audit.instrumentation._parts import get
-from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
+from genai_audit.instrumentation._patching import Target
 from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
 from genai_audit.instrumentation.groq.package import _instruments
+from genai_audit.instrumentation.instrumentor import AuditInstrumentor
 from genai_audit.instrumentation.openai import _accumulate, _extract
 
 __all__ = ["GroqInstrumentor"]
@@ -70,26 +68,12 @@ def targets(telemetry: Telemetry) -> list[Target]:
     ]
 
 
-class GroqInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
+class GroqInstrumentor(AuditInstrumentor):
     """Instruments the ``groq`` SDK; ``instrument()`` takes the same options as
     :class:`genai_audit.instrumentation.openai.OpenAIInstrumentor`."""
 
-    _wrapped: list[Any]
+    instruments = _instruments
+    scope = "genai_audit.instrumentation.groq"
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        telemetry = Telemetry(
-            "genai_audit.instrumentation.groq",
-            kwargs.get("settings") or Settings.from_env(),
-            kwargs.get("chain"),
-            kwargs.get("tracer_provider"),
-            kwargs.get("meter_provider"),
-        )
-        self._wrapped = wrap_all(targets(telemetry))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap_all(getattr(self, "_wrapped", []))
-        self._wrapped = []
-        flush_metrics()
+    def targets(self, telemetry: Telemetry) -> list[Target]:
+        return targets(telemetry)

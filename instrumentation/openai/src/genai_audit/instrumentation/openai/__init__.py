@@ -23,17 +23,14 @@ Set ``GENAI_AUDIT_OPENAI_STREAM_USAGE=false`` to leave requests untouched.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Any
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from genai_audit import semconv as sc
 from genai_audit.config import Settings
-from genai_audit.instrumentation._core import Telemetry, flush_metrics
-from genai_audit.instrumentation._patching import Target, unwrap_all, wrap_all
+from genai_audit.instrumentation._core import Telemetry
+from genai_audit.instrumentation._patching import Target
 from genai_audit.instrumentation._streams import async_helper_close_wrapper, helper_close_wrapper
 from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
+from genai_audit.instrumentation.instrumentor import AuditInstrumentor
 from genai_audit.instrumentation.openai import _accumulate, _extract
 from genai_audit.instrumentation.openai.package import _instruments
 
@@ -87,7 +84,7 @@ def targets(telemetry: Telemetry) -> list[Target]:
     return found
 
 
-class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
+class OpenAIInstrumentor(AuditInstrumentor):
     """Instruments the ``openai`` SDK; see the module docstring.
 
     ``instrument()`` accepts ``tracer_provider``, ``meter_provider``,
@@ -95,22 +92,8 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped bas
     environment) and ``chain`` (the processing chain run on content).
     """
 
-    _wrapped: list[Any]
+    instruments = _instruments
+    scope = "genai_audit.instrumentation.openai"
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return _instruments
-
-    def _instrument(self, **kwargs: Any) -> None:
-        telemetry = Telemetry(
-            "genai_audit.instrumentation.openai",
-            kwargs.get("settings") or Settings.from_env(),
-            kwargs.get("chain"),
-            kwargs.get("tracer_provider"),
-            kwargs.get("meter_provider"),
-        )
-        self._wrapped = wrap_all(targets(telemetry))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        unwrap_all(getattr(self, "_wrapped", []))
-        self._wrapped = []
-        flush_metrics()
+    def targets(self, telemetry: Telemetry) -> list[Target]:
+        return targets(telemetry)

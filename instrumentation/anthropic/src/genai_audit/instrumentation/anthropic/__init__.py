@@ -18,7 +18,6 @@ Usage::
 
 from __future__ import annotations
 
-
 from genai_audit import semconv as sc
 from genai_audit.instrumentation._core import Telemetry
 from genai_audit.instrumentation._patching import Target

@@ -23,7 +23,6 @@ Set ``GENAI_AUDIT_OPENAI_STREAM_USAGE=false`` to leave requests untouched.
 
 from __future__ import annotations
 
-
 from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.instrumentation._core import Telemetry

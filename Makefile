@@ -42,13 +42,16 @@ test: lint typecheck
 bench: setup
 	$(BIN)/python bench/overhead.py
 
-# A local single-node Elasticsearch 8.19 (Java 17+ and Maven; built once into the cache
-# directory). es-up prints the node's URL as its last line; es-down stops it.
+# A local single-node Elasticsearch (Maven and a JDK; built once into the cache directory):
+# 8.19 by default (Java 17+), 9.x with ES_VERSION=9 (Java 21+). es-up prints the node's URL as
+# its last line; es-down stops it. One node per version can run at a time, both at once.
+ES_VERSION ?= 8
+
 es-up: setup
-	@$(BIN)/python -m tools.es_node up
+	@$(BIN)/python -m tools.es_node up --major $(ES_VERSION)
 
 es-down: setup
-	@$(BIN)/python -m tools.es_node down
+	@$(BIN)/python -m tools.es_node down --major $(ES_VERSION)
 
 clean-venv:
 	rm -rf $(VENV)

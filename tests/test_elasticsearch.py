@@ -1,5 +1,8 @@
 """The Elasticsearch store against a real single-node Elasticsearch 8.19 (the ``es_node`` fixture).
 
+The tests marked ``es_smoke`` (templates, documents, idempotent re-export, rejections,
+queries) run against the 9.x node as well.
+
 Documents, templates and queries are checked on the node itself; faults are
 produced by a real closed port and by a small HTTP proxy in front of the node
 that answers chosen requests itself.
@@ -58,6 +61,7 @@ from genai_audit.testing.fake_provider import Error, FakeProvider, Reply
 from tests.es_fixtures import RunningNode
 
 integration = pytest.mark.integration
+es_smoke = pytest.mark.es_smoke  # also against the 9.x node
 LINKED = SpanContext(trace_id=0x5B8EFFF798038103D269B633813FC60C, span_id=0xEEE19B7EC3C1B174, is_remote=True)
 FAST_RETRY = RetryPolicy(max_attempts=3, max_seconds=10.0, initial_backoff=0.05, max_backoff=0.1)
 
@@ -258,6 +262,7 @@ def test_attributes_copied_as_before_whatever_their_types() -> None:
 
 
 @integration
+@es_smoke
 def test_templates_installed_with_expected_mappings(
     exporter: ElasticsearchSpanExporter, es: Elasticsearch, namespace: str
 ) -> None:
@@ -351,6 +356,7 @@ def test_templates_not_rewritten_when_current(es_node: RunningNode, tmp_path: Pa
 
 
 @integration
+@es_smoke
 def test_same_documents_as_sqlite_store(
     es_node: RunningNode,
     es: Elasticsearch,
@@ -426,6 +432,7 @@ def test_same_documents_as_sqlite_store(
 
 
 @integration
+@es_smoke
 def test_reexport_is_idempotent(exporter: ElasticsearchSpanExporter, es: Elasticsearch, namespace: str) -> None:
     """Exporting the same spans again stores nothing new; the repeats are counted as duplicates."""
     spans = spans_with(chat_attributes("a"), chat_attributes("b"), chat_attributes("c"), event=True)
@@ -442,6 +449,7 @@ def test_reexport_is_idempotent(exporter: ElasticsearchSpanExporter, es: Elastic
 
 
 @integration
+@es_smoke
 def test_rejected_document_dead_lettered_with_reason(
     exporter: ElasticsearchSpanExporter, es: Elasticsearch, namespace: str
 ) -> None:
@@ -658,6 +666,7 @@ def test_shutdown_interrupts_backoff(tmp_path: Path) -> None:
 
 
 @integration
+@es_smoke
 def test_passthrough_fields_queryable_without_prefix(
     exporter: ElasticsearchSpanExporter, es: Elasticsearch, namespace: str
 ) -> None:
@@ -676,6 +685,7 @@ def test_passthrough_fields_queryable_without_prefix(
 
 
 @integration
+@es_smoke
 def test_aggregations_by_user_and_cost(exporter: ElasticsearchSpanExporter, es: Elasticsearch, namespace: str) -> None:
     """Cost and tokens sum per user with a terms aggregation on ``enduser.id``."""
     calls = [("alice", 0.25, 100), ("alice", 0.5, 200), ("bob", 1.0, 50), ("carol", 0.125, 10)]

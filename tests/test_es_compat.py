@@ -2,7 +2,8 @@
 
 A 9.x client sends ``compatible-with=9``, which an 8.x server refuses with
 ``media_type_header_exception``; genai-audit finds the server's major version
-once and asks for what both ends accept.
+once and asks for what both ends accept. The tests against a node are ``es_smoke``: they run
+against 8.19 and 9.x, so each client major meets each server major.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.es_fixtures import RunningNode
 from tests.test_elasticsearch import chat_attributes, spans_with
 
 integration = pytest.mark.integration
+es_smoke = pytest.mark.es_smoke  # also against the 9.x node
 
 
 @pytest.mark.parametrize(
@@ -47,6 +49,7 @@ def test_refusal_names_the_version_to_ask_for(body: object, expected: int | None
 
 
 @integration
+@es_smoke
 def test_plain_client_of_a_newer_major_is_refused(es_node: RunningNode) -> None:
     """The bug this module exists for, on the real node: a client newer than the server is refused as it comes."""
     plain = Elasticsearch(es_node.url, request_timeout=30)
@@ -70,6 +73,7 @@ def test_plain_client_of_a_newer_major_is_refused(es_node: RunningNode) -> None:
 
 
 @integration
+@es_smoke
 def test_write_then_query_with_the_installed_client(es_node: RunningNode, tmp_path: Path) -> None:
     """The new user's path: the exporter writes, ``genai-audit export --store URL`` reads it back."""
     namespace = f"c{uuid.uuid4().hex[:12]}"
@@ -136,6 +140,7 @@ def other_client_path() -> Path:
 
 
 @integration
+@es_smoke
 def test_the_other_client_major_writes_and_queries(
     es_node: RunningNode, other_client_path: Path, tmp_path: Path
 ) -> None:

@@ -4,7 +4,8 @@ One scripted set of spans (a real TracerProvider, explicit start and end times, 
 processing chain for redaction, classification, injection scoring and cost) is written to
 both stores: the SQLite exporter into a fresh file, and the Elasticsearch exporter into a
 namespace of this module's own on the ``es_node`` fixture. Every test that takes ``store``
-runs against both and asserts one expected answer.
+runs against both and asserts one expected answer. The comparison of every answer from
+both stores (``es_smoke``) runs against the 9.x node as well.
 """
 
 from __future__ import annotations
@@ -362,7 +363,8 @@ def store(request: pytest.FixtureRequest) -> Iterator[AuditStore]:
 
 
 @pytest.fixture(scope="module")
-def both(request: pytest.FixtureRequest) -> Iterator[tuple[AuditStore, AuditStore]]:
+def both(request: pytest.FixtureRequest, es_node: RunningNode) -> Iterator[tuple[AuditStore, AuditStore]]:
+    # es_node named here, not only looked up in _open: the es_smoke parametrization has to see it
     pair = (_open("sqlite", request), _open("elasticsearch", request))
     yield pair
     for opened in pair:
@@ -567,6 +569,7 @@ def test_sessions(store: AuditStore) -> None:
 
 
 @integration
+@pytest.mark.es_smoke
 def test_every_answer_is_the_same_from_both_stores(both: tuple[AuditStore, AuditStore], scripted: Scripted) -> None:
     """A battery of queries, statistics, sessions and timelines compared store against store."""
     sqlite_store, es_store = both

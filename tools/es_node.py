@@ -1,21 +1,25 @@
-"""A real single-node Elasticsearch 8.19 for tests and local use, without Docker.
+"""A real single-node Elasticsearch, 8.19 or 9.x, for tests and local use, without Docker.
 
 The node runs in one JVM from the two artifacts Maven Central publishes (the
 server and its Netty transport); the launcher lives in ``es-node/`` at the root
-of the source checkout. It is built once with Maven into
-``<cache>/es-node-<hash of the sources>/`` and started from there, so later
-starts take seconds::
+of the source checkout. It is built once per server major with Maven into
+``<cache>/es-node-<major>-<hash of the sources>/`` and started from there, so
+later starts take seconds::
 
-    with EsNode() as node:                      # builds if needed, free loopback port
+    with EsNode() as node:                      # 8.19; builds if needed, free loopback port
         Elasticsearch(node.url).cluster.health()
+    with EsNode(major=9) as node:               # 9.x
+        ...
 
-From a shell (``make es-up`` / ``make es-down``)::
+From a shell (``make es-up [ES_VERSION=9]`` / ``make es-down [ES_VERSION=9]``)::
 
-    python -m tools.es_node up     # last line of output: the URL
-    python -m tools.es_node down
+    python -m tools.es_node up [--major 9]     # last line of output: the URL
+    python -m tools.es_node down [--major 9]
 
-Needs Java 17+ and Maven (``mvn``) on ``PATH`` (or ``JAVA_HOME``); the first
-build downloads about 45 MB of dependencies into the Maven repository.
+Needs Maven (``mvn``) and a JDK: 17+ for 8.19, 21+ for 9.x. The JDK is the first
+recent enough of ``$JAVA_HOME``, ``java`` on ``PATH`` and ``/usr/lib/jvm/*``
+(newest first); Maven runs on it too. The first build of a major downloads about
+45 MB of dependencies into the Maven repository.
 
 The node has the server's features only: data streams, index templates,
 ``passthrough``/``flattened``/``date_nanos`` fields, search and aggregations.
@@ -48,14 +52,55 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["EsNode", "EsNodeError", "build", "cache_dir", "source_dir"]
+__all__ = ["MAJORS", "EsNode", "EsNodeError", "Jdk", "ServerMajor", "build", "cache_dir", "find_jdk", "source_dir"]
 
 MAIN_CLASS = "genai_audit.esnode.EsNode"
 DEFAULT_HEAP = ("256m", "512m")
-STATE_FILE = "es-node.state.json"
+DEFAULT_MAJOR = 8
 ENV_SOURCE = "GENAI_AUDIT_ES_NODE_SOURCE"
 ENV_JAVA_OPTS = "GENAI_AUDIT_ES_NODE_JAVA_OPTS"
+JVM_DIR = Path("/usr/lib/jvm")
 _BUILD_TIMEOUT_S = 1800.0
+
+
+@dataclass(frozen=True)
+class ServerMajor:
+    """What differs between the server majors: Maven profile, minimum Java, file names, JVM options."""
+
+    major: int
+    version: str  # the server version the profile pins (es-node/pom.xml)
+    min_java: int
+    java_options: tuple[str, ...] = ()
+
+    @property
+    def profile(self) -> str:
+        return f"es{self.major}"
+
+    @property
+    def state_file(self) -> str:
+        # 8 keeps the names it had before there was a choice
+        return "es-node.state.json" if self.major == 8 else f"es-node-{self.major}.state.json"
+
+    @property
+    def data_dir_name(self) -> str:
+        return "es-node-data" if self.major == 8 else f"es-node-{self.major}-data"
+
+
+MAJORS: dict[int, ServerMajor] = {
+    8: ServerMajor(8, "8.19.21", 17),
+    # the 9.x server calls the JDK's foreign-function API itself (native access, Lucene)
+    9: ServerMajor(9, "9.5.3", 21, ("--enable-native-access=ALL-UNNAMED",)),
+}
+
+
+def server_major(major: int | str) -> ServerMajor:
+    """The :data:`MAJORS` entry for ``major`` (``8`` or ``9``); :class:`EsNodeError` otherwise."""
+    try:
+        return MAJORS[int(major)]
+    except (KeyError, ValueError):
+        raise EsNodeError(
+            f"no local Elasticsearch node for version {major!r}: choose one of {', '.join(map(str, MAJORS))}"
+        ) from None
 
 
 class EsNodeError(RuntimeError):
@@ -80,9 +125,11 @@ def source_dir() -> Path:
     return path
 
 
-def _sources_hash(source: Path) -> str:
+def _sources_hash(source: Path, major: int) -> str:
+    """The build's key: the POM, the shared sources and this major's own (not the other major's)."""
     digest = hashlib.sha256()
-    files = [source / "pom.xml", *sorted(p for p in (source / "src").rglob("*") if p.is_file())]
+    trees = [source / "src" / "main", source / "src" / f"es{major}"]
+    files = [source / "pom.xml", *sorted(p for tree in trees for p in tree.rglob("*") if p.is_file())]
     for file in files:
         digest.update(file.relative_to(source).as_posix().encode())
         digest.update(b"\0")
@@ -101,13 +148,108 @@ def _tool(name: str, env_home: str | None = None) -> str:
         raise EsNodeError(
             f"the local Elasticsearch node needs {name!r}, which is not on PATH"
             + (f" (nor in ${env_home}/bin)" if env_home else "")
-            + ": install Java 17+ and Maven 3.6+"
+            + ": install Maven 3.6+ and a JDK (17+ for 8.19, 21+ for 9.x)"
         )
     return found
 
 
-def java_executable() -> str:
-    return _tool("java", "JAVA_HOME")
+@dataclass(frozen=True)
+class Jdk:
+    """A Java installation: its home directory and feature version (17, 21, 25...)."""
+
+    home: Path
+    version: int
+
+    @property
+    def java(self) -> str:
+        return str(self.home / "bin" / "java")
+
+    @property
+    def has_compiler(self) -> bool:
+        return os.access(self.home / "bin" / "javac", os.X_OK)
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _feature_version(text: str) -> int | None:
+    """``17`` from ``17.0.15``, ``1.8.0_412`` gives ``8``; ``None`` when unreadable."""
+    parts = text.strip().strip('"').split(".")
+    try:
+        first = int(parts[0].split("-")[0].split("+")[0])
+        return int(parts[1]) if first == 1 and len(parts) > 1 else first
+    except ValueError:
+        return None
+
+
+def _java_version(home: Path) -> int | None:
+    """The feature version of the Java in ``home``: from its ``release`` file, else from ``java -version``."""
+    release = home / "release"
+    with contextlib.suppress(OSError):
+        for line in release.read_text(errors="replace").splitlines():
+            if line.startswith("JAVA_VERSION="):
+                found = _feature_version(line.partition("=")[2])
+                if found is not None:
+                    return found
+    try:
+        done = subprocess.run(
+            [str(home / "bin" / "java"), "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in done.stderr.splitlines():
+        if " version " in line:
+            return _feature_version(line.split(" version ", 1)[1].split()[0])
+    return None
+
+
+def _installed_jdks() -> list[Jdk]:
+    """Java installations, preferred first: ``$JAVA_HOME``, ``java`` on ``PATH``, ``/usr/lib/jvm/*`` newest first."""
+    named: list[Path] = []
+    if os.environ.get("JAVA_HOME"):
+        named.append(Path(os.environ["JAVA_HOME"]))
+    on_path = shutil.which("java")
+    if on_path:
+        named.append(Path(on_path).resolve().parent.parent)
+    installed = sorted(p for p in JVM_DIR.iterdir() if p.is_dir()) if JVM_DIR.is_dir() else []
+    found: list[Jdk] = []
+    seen: set[Path] = set()
+    for group in (named, installed):
+        jdks = []
+        for home in group:
+            key = home.resolve()
+            if key in seen or not _executable(home / "bin" / "java"):
+                continue
+            seen.add(key)
+            version = _java_version(home)
+            if version is not None:
+                jdks.append(Jdk(home, version))
+        found.extend(jdks if group is named else sorted(jdks, key=lambda jdk: -jdk.version))
+    return found
+
+
+def find_jdk(minimum: int, *, compiler: bool = False, purpose: str = "the local Elasticsearch node") -> Jdk:
+    """The first Java ``minimum``+ (with ``javac`` when ``compiler``) of :func:`_installed_jdks`.
+
+    Raises :class:`EsNodeError` naming what is missing and what was found.
+    """
+    found = _installed_jdks()
+    for jdk in found:
+        if jdk.version >= minimum and (jdk.has_compiler or not compiler):
+            return jdk
+    what = f"a JDK {minimum}+ (java and javac)" if compiler else f"Java {minimum}+"
+    seen = ", ".join(f"{jdk.home} ({jdk.version}{'' if jdk.has_compiler else ', no javac'})" for jdk in found)
+    raise EsNodeError(
+        f"{purpose} needs {what}, and none was found in $JAVA_HOME, on PATH or in {JVM_DIR}"
+        f" (found: {seen or 'no Java at all'}); install one, or set JAVA_HOME to it"
+    )
+
+
+def java_executable(major: int = DEFAULT_MAJOR) -> str:
+    """The ``java`` that runs a node of ``major`` (Java 17+ for 8, 21+ for 9)."""
+    server = server_major(major)
+    return find_jdk(server.min_java, purpose=f"Elasticsearch {server.version}").java
 
 
 def _tail(path: Path, lines: int = 40) -> str:
@@ -138,35 +280,40 @@ class Build:
     """A built launcher: its directory and the class path to run it with."""
 
     directory: Path
+    major: int = DEFAULT_MAJOR
 
     @property
     def classpath(self) -> str:
         return os.pathsep.join([str(self.directory / "classes"), str(self.directory / "lib" / "*")])
 
 
-def build(*, quiet: bool = True) -> Build:
-    """Build the launcher unless a build of the same sources is cached; returns it.
+def build(major: int = DEFAULT_MAJOR, *, quiet: bool = True) -> Build:
+    """Build the launcher for server ``major`` unless a build of the same sources is cached; returns it.
 
-    Concurrent callers wait for one another (a file lock); a half-finished build
-    is never used (it is moved into place only when Maven succeeded).
+    Maven runs on the JDK :func:`find_jdk` picks for the major (``JAVA_HOME`` is set
+    to it). Concurrent callers wait for one another (a file lock); a half-finished
+    build is never used (it is moved into place only when Maven succeeded).
     """
+    server = server_major(major)
     source = source_dir()
-    key = _sources_hash(source)
+    name = f"es-node-{server.major}-{_sources_hash(source, server.major)}"
     cache = cache_dir()
-    target = cache / f"es-node-{key}"
+    target = cache / name
     if (target / ".complete").is_file():
-        return Build(target)
-    with _locked(cache / f"es-node-{key}.lock"):
+        return Build(target, server.major)
+    with _locked(cache / f"{name}.lock"):
         if (target / ".complete").is_file():
-            return Build(target)
+            return Build(target, server.major)
         mvn = _tool("mvn", "MAVEN_HOME")
-        java_executable()
-        staging = Path(tempfile.mkdtemp(prefix=f"es-node-{key}.", suffix=".partial", dir=cache))
+        jdk = find_jdk(server.min_java, compiler=True, purpose=f"building the Elasticsearch {server.version} node")
+        staging = Path(tempfile.mkdtemp(prefix=f"{name}.", suffix=".partial", dir=cache))
         command = [
             mvn,
             "-B",
             "-f",
             str(source / "pom.xml"),
+            "-P",
+            server.profile,
             f"-Des-node.build={staging}",
             "compile",
             "dependency:copy-dependencies",
@@ -184,6 +331,7 @@ def build(*, quiet: bool = True) -> Build:
                     stdin=subprocess.DEVNULL,
                     timeout=_BUILD_TIMEOUT_S,
                     check=False,
+                    env={**os.environ, "JAVA_HOME": str(jdk.home)},
                 )
         except subprocess.TimeoutExpired:
             tail = _tail(log)
@@ -192,13 +340,16 @@ def build(*, quiet: bool = True) -> Build:
         if result.returncode != 0:
             tail = _tail(log)
             shutil.rmtree(staging, ignore_errors=True)
-            raise EsNodeError(f"Maven build of {source} failed (exit {result.returncode}):\n{tail}")
+            raise EsNodeError(
+                f"Maven build of {source} (profile {server.profile}, Java {jdk.version} at {jdk.home}) "
+                f"failed (exit {result.returncode}):\n{tail}"
+            )
         (staging / "build-seconds").write_text(f"{time.monotonic() - started:.1f}\n")
         (staging / ".complete").touch()
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
-    return Build(target)
+    return Build(target, server.major)
 
 
 def _health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -211,8 +362,9 @@ def _health(url: str, timeout: float = 2.0) -> dict[str, Any] | None:
         return None
 
 
-def _java_options(heap: tuple[str, str], home: Path) -> list[str]:
+def _java_options(heap: tuple[str, str], home: Path, server: ServerMajor = MAJORS[DEFAULT_MAJOR]) -> list[str]:
     options = [
+        *server.java_options,
         f"-Xms{heap[0]}",
         f"-Xmx{heap[1]}",
         "-XX:+UseSerialGC",  # no parallel GC threads competing on a small machine
@@ -230,6 +382,7 @@ def _java_options(heap: tuple[str, str], home: Path) -> list[str]:
 class EsNode:
     """One single-node Elasticsearch process on a free loopback port.
 
+    ``major`` is the server's major version: 8 (8.19, the default) or 9 (9.x).
     ``data_dir`` is the node's ``path.home`` (data, logs; a fresh temporary
     directory when omitted, removed on :meth:`stop`). With ``tie_to_parent`` the
     node also ends when this process ends (it watches its standard input).
@@ -239,11 +392,13 @@ class EsNode:
         self,
         data_dir: str | os.PathLike[str] | None = None,
         *,
+        major: int = DEFAULT_MAJOR,
         port: int = 0,
         heap: tuple[str, str] = DEFAULT_HEAP,
         start_timeout: float = 180.0,
         tie_to_parent: bool = True,
     ) -> None:
+        self.server = server_major(major)
         self._owns_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="genai-audit-es-"))
         self.port = port
@@ -268,15 +423,19 @@ class EsNode:
     def log_tail(self, lines: int = 40) -> str:
         return _tail(self.log_path, lines)
 
+    @property
+    def major(self) -> int:
+        return self.server.major
+
     def start(self) -> Self:
-        built = build()
-        java = java_executable()
+        built = build(self.server.major)
+        java = java_executable(self.server.major)
         home = self.data_dir
         (home / "tmp").mkdir(parents=True, exist_ok=True)
         self._address_file.unlink(missing_ok=True)
         command = [
             java,
-            *_java_options(self.heap, home),
+            *_java_options(self.heap, home, self.server),
             "-cp",
             built.classpath,
             MAIN_CLASS,
@@ -364,13 +523,13 @@ class EsNode:
 # --- the ``up`` / ``down`` command line ---------------------------------------------
 
 
-def _state_path() -> Path:
-    return cache_dir() / STATE_FILE
+def _state_path(server: ServerMajor) -> Path:
+    return cache_dir() / server.state_file
 
 
-def _read_state() -> dict[str, Any] | None:
+def _read_state(server: ServerMajor) -> dict[str, Any] | None:
     try:
-        state: dict[str, Any] = json.loads(_state_path().read_text())
+        state: dict[str, Any] = json.loads(_state_path(server).read_text())
         return state
     except (OSError, ValueError):
         return None
@@ -402,29 +561,35 @@ def _wait_gone(pid: int, timeout: float) -> bool:
     return not _is_our_node(pid)
 
 
-def up(data_dir: Path | None, port: int, timeout: float) -> str:
-    """Start a background node (or find the running one); returns its URL."""
-    state = _read_state()
+def up(data_dir: Path | None, port: int, timeout: float, major: int = DEFAULT_MAJOR) -> str:
+    """Start a background node of server ``major`` (or find the running one); returns its URL."""
+    server = server_major(major)
+    state = _read_state(server)
     if state and _is_our_node(int(state["pid"])) and _health(str(state["url"])) is not None:
-        print(f"es-node: already running (pid {state['pid']}, data {state['data_dir']})", file=sys.stderr)
+        print(f"es-node: {server.version} already running (pid {state['pid']}, data {state['data_dir']})",
+              file=sys.stderr)
         return str(state["url"])
-    home = data_dir or cache_dir() / "es-node-data"
+    home = data_dir or cache_dir() / server.data_dir_name
     home.mkdir(parents=True, exist_ok=True)
-    print(f"es-node: building if needed and starting (data {home}, log {home / 'node.log'})", file=sys.stderr)
-    node = EsNode(home, port=port, start_timeout=timeout, tie_to_parent=False)
+    print(f"es-node: building {server.version} if needed and starting (data {home}, log {home / 'node.log'})",
+          file=sys.stderr)
+    node = EsNode(home, major=server.major, port=port, start_timeout=timeout, tie_to_parent=False)
     node.start()
     assert node.pid is not None
-    state = {"pid": node.pid, "url": node.url, "data_dir": str(home), "log": str(node.log_path)}
-    _state_path().parent.mkdir(parents=True, exist_ok=True)
-    partial = _state_path().with_suffix(".partial")
+    state = {"pid": node.pid, "url": node.url, "data_dir": str(home), "log": str(node.log_path),
+             "version": server.version}
+    path = _state_path(server)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
     partial.write_text(json.dumps(state) + "\n")
-    partial.replace(_state_path())
+    partial.replace(path)
     return node.url
 
 
-def down(timeout: float) -> bool:
-    """Stop the background node recorded in the state file; ``False`` when none was running."""
-    state = _read_state()
+def down(timeout: float, major: int = DEFAULT_MAJOR) -> bool:
+    """Stop the background node of ``major`` recorded in its state file; ``False`` when none was running."""
+    server = server_major(major)
+    state = _read_state(server)
     if not state:
         return False
     pid = int(state["pid"])
@@ -434,7 +599,7 @@ def down(timeout: float) -> bool:
         if not _wait_gone(pid, timeout):
             os.kill(pid, signal.SIGKILL)
             _wait_gone(pid, 10.0)
-    _state_path().unlink(missing_ok=True)
+    _state_path(server).unlink(missing_ok=True)
     return running
 
 
@@ -443,29 +608,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m tools.es_node",
         description="A local single-node Elasticsearch for tests and development.",
     )
+    major = argparse.ArgumentParser(add_help=False)
+    major.add_argument(
+        "--major", default=str(DEFAULT_MAJOR), metavar="{" + ",".join(map(str, MAJORS)) + "}",
+        help=f"server major: {', '.join(f'{m} ({s.version}, Java {s.min_java}+)' for m, s in MAJORS.items())}; "
+        f"default {DEFAULT_MAJOR}",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("up", help="start in the background (builds first if needed); prints the URL last")
-    start.add_argument("--data", type=Path, help="path.home of the node (default: <cache>/es-node-data)")
+    start = commands.add_parser(
+        "up", parents=[major], help="start in the background (builds first if needed); prints the URL last"
+    )
+    start.add_argument("--data", type=Path, help="path.home of the node (default: <cache>/es-node[-9]-data)")
     start.add_argument("--port", type=int, default=0, help="HTTP port (default 0: a free one)")
     start.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for a healthy node")
-    stop = commands.add_parser("down", help="stop the node 'up' started")
+    stop = commands.add_parser("down", parents=[major], help="stop the node 'up' started")
     stop.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
-    commands.add_parser("status", help="print the URL of the running node, exit 1 when none")
-    commands.add_parser("build", help="build the launcher (cached) and print its directory")
+    commands.add_parser("status", parents=[major], help="print the URL of the running node, exit 1 when none")
+    commands.add_parser("build", parents=[major], help="build the launcher (cached) and print its directory")
     args = parser.parse_args(argv)
     try:
+        server = server_major(args.major)
         if args.command == "up":
-            print(up(args.data, args.port, args.timeout))
+            print(up(args.data, args.port, args.timeout, server.major))
         elif args.command == "down":
-            print("es-node: stopped" if down(args.timeout) else "es-node: not running", file=sys.stderr)
+            stopped = down(args.timeout, server.major)
+            print(f"es-node: {server.version} {'stopped' if stopped else 'not running'}", file=sys.stderr)
         elif args.command == "status":
-            state = _read_state()
+            state = _read_state(server)
             if not state or not _is_our_node(int(state["pid"])) or _health(str(state["url"])) is None:
-                print("es-node: not running", file=sys.stderr)
+                print(f"es-node: {server.version} not running", file=sys.stderr)
                 return 1
             print(state["url"])
         else:
-            print(build(quiet=False).directory)
+            print(build(server.major, quiet=False).directory)
     except EsNodeError as exc:
         print(f"es-node: {exc}", file=sys.stderr)
         return 1

@@ -13,7 +13,8 @@ import java.util.List;
  * Maven Central artifacts have no bundles, so the plugin classes are instantiated
  * directly. It lives in this package because {@link PluginsService.LoadedPlugin},
  * {@link PluginsService#loadPlugin} and {@link PluginsService#loadExtensions} are
- * package-private.
+ * package-private. The descriptor's constructor differs between server majors: it is made by
+ * {@code ClasspathPluginDescriptor}, one per major ({@code src/es8}, {@code src/es9}).
  */
 public final class ClasspathPluginsService extends PluginsService {
     private final List<LoadedPlugin> loaded;
@@ -23,19 +24,8 @@ public final class ClasspathPluginsService extends PluginsService {
         String javaVersion = Integer.toString(Runtime.version().feature());
         List<LoadedPlugin> plugins = new ArrayList<>(pluginClasses.size());
         for (Class<? extends Plugin> pluginClass : pluginClasses) {
-            PluginDescriptor descriptor = new PluginDescriptor(
-                pluginClass.getSimpleName(),
-                "plugin loaded from the class path",
-                Build.current().version(),
-                Build.current().version(),
-                javaVersion,
-                pluginClass.getName(),
-                null,
-                List.of(),
-                false,
-                false,
-                false,
-                false
+            PluginDescriptor descriptor = ClasspathPluginDescriptor.of(
+                pluginClass.getSimpleName(), Build.current().version(), javaVersion, pluginClass.getName()
             );
             Plugin instance = loadPlugin(pluginClass, settings, null);
             plugins.add(new LoadedPlugin(descriptor, instance, pluginClass.getClassLoader()));

@@ -14,7 +14,8 @@ Problems are named:
 ``INDEX``      derived data that does not match the sealed document it is derived from, so that
                searches and erasure would miss a record or find it wrongly: SQLite's indexed
                columns, full-text and pseudonym-token index rows (also rows left behind by a
-               removal), event filing, SQLite's own indexes (:mod:`genai_audit.store.derived`)
+               removal), event filing, SQLite's own indexes; the values Elasticsearch indexed
+               for the fields searches read, and the ``_id`` (:mod:`genai_audit.store.derived`)
 ``LEDGER``     ledger or checkpoint tampering: entries that do not match the signed roots,
                signatures that do not verify, checkpoints that are not append-only, forged tombstones
 
@@ -582,9 +583,19 @@ def add_derived(report: Report, problems: Iterable[DerivedProblem]) -> None:
 
 
 def elasticsearch_records(
-    url: str, env: Mapping[str, str] | None = None, *, page_size: int = 1000
+    url: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    page_size: int = 1000,
+    derived: list[DerivedProblem] | None = None,
 ) -> tuple[str, Iterator[StoredRecord]]:
-    """The store name and every span document of an Elasticsearch namespace, paged by stream and seq."""
+    """The store name and every span document of an Elasticsearch namespace, paged by stream and seq.
+
+    With ``derived``, what the cluster indexed of each document (the fields searches, erasure and
+    retention read, and its ``_id``) is compared with the document, and what differs appended to
+    ``derived`` once the last record has been read.
+    """
+    from genai_audit.store.derived import IndexedCheck, indexed_fields
     from genai_audit.store.elasticsearch import ElasticsearchSettings, data_stream
 
     settings = ElasticsearchSettings.resolve(url, env=os.environ if env is None else env)
@@ -608,6 +619,10 @@ def elasticsearch_records(
         ]
         after: list[Any] | None = None
         try:
+            check = None
+            if derived is not None:
+                caps = client.field_caps(index=index, fields=list(indexed_fields()), ignore_unavailable=True)
+                check = IndexedCheck(caps.body)
             while True:
                 response = client.search(
                     index=index,
@@ -617,17 +632,23 @@ def elasticsearch_records(
                     ignore_unavailable=True,
                     query={"match_all": {}},
                     track_total_hits=False,
+                    docvalue_fields=check.docvalue_fields if check is not None else None,
                 )
                 hits = response.body.get("hits", {}).get("hits", [])
                 sources = [hit["_source"] for hit in hits]
+                if check is not None:
+                    for hit in hits:
+                        check.hit(hit)
                 # the events of spans whose seal covers them, found as replay finds them
                 events = events_of([doc for doc in sources if bound_events(doc)])
                 for doc in sources:
                     key = (str(doc.get("trace_id")), str(doc.get("span_id")))
                     yield StoredRecord(doc, None, events.get(key, []) if bound_events(doc) else None)
                 if len(hits) < page_size:
-                    return
+                    break
                 after = hits[-1]["sort"]
+            if check is not None and derived is not None:
+                derived.extend(check.problems)
         finally:
             client.close()
             reader.close()
@@ -656,7 +677,7 @@ def run(
     folder = Path(directory).expanduser() if directory else integrity_dir(env)
     derived: list[DerivedProblem] = []
     if is_remote(target):
-        name, records = elasticsearch_records(target, env)
+        name, records = elasticsearch_records(target, env, derived=derived)
     else:
         name, records = sqlite_store_name(target), sqlite_records(target, derived)
     report = verify_records(records, store=name, directory=folder, verifier=verifier, all_streams=all_streams)

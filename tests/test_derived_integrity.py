@@ -3,15 +3,18 @@
 Each test edits a copy of a sealed SQLite store as an attacker with the file would (triggers
 dropped, rows changed with the sqlite3 module) and expects ``genai-audit verify`` to name the
 record and the structure, and to exit 1; erasure must find the subject by the documents and
-leave nothing of it behind, which verify then shows.
+leave nothing of it behind, which verify then shows. The ``integration`` tests change what a real
+Elasticsearch node indexes of a document (mapping, ``_id``) without touching its ``_source``.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,10 @@ from opentelemetry.trace import Status, StatusCode
 from genai_audit import semconv as sc
 from genai_audit.cli import main
 from genai_audit.forensics.erasure import subject_for
+from genai_audit.store.es_compat import negotiating_client
 from genai_audit.store.sqlite import METRIC_COLUMNS, SqliteSpanExporter
 from genai_audit.verify import run
+from tests.es_fixtures import RunningNode
 
 #: every column of spans derived from the document
 INDEX_COLUMNS = (
@@ -438,3 +443,88 @@ def test_a_copy_of_the_store_is_verified_without_writing_to_it(store: Path, env:
     assert copy.read_bytes() == before
     assert not (env / "copy.db-wal").exists() or (env / "copy.db-wal").stat().st_size == 0
 
+
+# --- Elasticsearch: what the cluster indexed, against the documents ------------------------------------------------
+
+
+@pytest.fixture
+def es_store(es_node: RunningNode, env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    from genai_audit.store.elasticsearch import ElasticsearchSpanExporter
+
+    namespace = f"d{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("GENAI_AUDIT_ES_NAMESPACE", namespace)
+    populate(ElasticsearchSpanExporter(es_node.url, namespace=namespace, dead_letter_path=env / "dl.jsonl"))
+    es = negotiating_client(es_node.url, request_timeout=30)
+    es.indices.refresh(index=f"traces-genai_audit.otel-{namespace},logs-genai_audit.otel-{namespace}")
+    es.close()
+    return es_node.url
+
+
+def es_hits(url: str, query: dict[str, Any]) -> list[dict[str, Any]]:
+    es = negotiating_client(url, request_timeout=30)
+    index = f"traces-genai_audit.otel-{os.environ['GENAI_AUDIT_ES_NAMESPACE']}"
+    es.indices.refresh(index=index)
+    hits = es.search(index=index, query=query, size=100)["hits"]["hits"]
+    es.close()
+    return list(hits)
+
+
+def user_is(user: str) -> dict[str, Any]:
+    return {"term": {f"attributes.{sc.ENDUSER_ID}": user}}
+
+
+@pytest.mark.integration
+def test_elasticsearch_indexed_fields_are_checked_against_the_documents(es_store: str) -> None:
+    """A keyword field's ignore_above lowered and mallory's document indexed again: searches and erasure by
+    user miss it while its seal still verifies; verify compares the indexed values with the document."""
+    assert cli("verify", "--store", es_store)[0] == 0
+    (hit,) = es_hits(es_store, user_is("mallory"))
+    es = negotiating_client(es_store, request_timeout=30)
+    es.indices.put_mapping(
+        index=hit["_index"],
+        properties={"attributes": {"type": "passthrough", "priority": 30,
+                                   "properties": {sc.ENDUSER_ID: {"type": "keyword", "ignore_above": 3}}}},
+    )
+    es.delete(index=hit["_index"], id=hit["_id"], refresh=True)  # and indexed again, as it was
+    stream = f"traces-genai_audit.otel-{os.environ['GENAI_AUDIT_ES_NAMESPACE']}"
+    es.index(index=stream, id=hit["_id"], document=hit["_source"], op_type="create", refresh=True)
+    es.close()
+    assert es_hits(es_store, user_is("mallory")) == []
+    assert "would erase 0 record(s)" in cli("erase", "--user", "mallory", "--store", es_store, "--dry-run")[1]
+    line = failed_with_es(es_store, named(hit["_source"]), f"indexed field attributes.{sc.ENDUSER_ID} does not match")
+    assert "searches, erasure and retention by them miss this record or find it wrongly" in line
+
+
+@pytest.mark.integration
+def test_elasticsearch_field_shadowed_by_another_mapping_is_named(es_store: str) -> None:
+    """A runtime field of the same name shadows the indexed one in every search."""
+    (hit,) = es_hits(es_store, {"term": {f"attributes.{sc.AUDIT_REQUEST_ID}": "req-2"}})
+    es = negotiating_client(es_store, request_timeout=30)
+    es.indices.put_mapping(index=hit["_index"], runtime={f"attributes.{sc.SESSION_ID}": {"type": "long"}})
+    es.close()
+    failed_with_es(es_store, f"field attributes.{sc.SESSION_ID} is mapped as long (the exporter maps it as keyword)")
+
+
+@pytest.mark.integration
+def test_elasticsearch_document_under_another_id_is_named_and_still_erased(es_store: str, env: Path) -> None:
+    """bob's document stored again under an _id of its own: verify names it; erasure deletes it by that _id."""
+    (hit,) = es_hits(es_store, user_is("bob"))
+    es = negotiating_client(es_store, request_timeout=30)
+    es.delete(index=hit["_index"], id=hit["_id"], refresh=True)
+    stream = f"traces-genai_audit.otel-{os.environ['GENAI_AUDIT_ES_NAMESPACE']}"
+    es.index(index=stream, id="not-its-id", document=hit["_source"], op_type="create", refresh=True)
+    es.close()
+    failed_with_es(es_store, named(hit["_source"]), "stored under _id not-its-id")
+    code, text = cli("erase", "--user", "bob", "--store", es_store)
+    assert code == 0 and "erased 1 record(s)" in text and "verify: OK" in text, text
+    assert es_hits(es_store, user_is("bob")) == []
+
+
+def failed_with_es(url: str, *details: str) -> str:
+    """verify exits 1 with one INDEX problem saying each of ``details``."""
+    code, text = cli("verify", "--store", url)
+    assert code == 1 and "FAILED: 1 INDEX" in text, text
+    (line,) = [line for line in text.splitlines() if line.startswith("INDEX")]
+    for detail in details:
+        assert detail in line, text
+    return line

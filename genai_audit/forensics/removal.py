@@ -27,7 +27,8 @@ Elasticsearch
     with a point in time and ``search_after`` (plain ``search_after`` on ``trace_id``,
     ``span_id`` when the cluster offers no point in time), and each page is deleted with
     bulk ``delete`` actions addressed to the backing index (``_index`` of the hit), with
-    the event documents of the same spans from the ``logs-`` data stream.
+    the event documents of the same spans from the ``logs-`` data stream. Each is deleted
+    by the ``_id`` it is stored under, not the one its ids would give.
 """
 
 from __future__ import annotations
@@ -65,18 +66,28 @@ class Victim:
     seq: int | None = None
     row: int | None = None  # SQLite: spans.seq
     index: str | None = None  # Elasticsearch: the backing index holding it
+    doc_id: str | None = None  # Elasticsearch: the _id it is stored under (the record id, unless tampered with)
 
     @property
     def record_id(self) -> str:
         return f"{self.trace_id}{self.span_id}"
 
 
-def victim_of(doc: Mapping[str, Any], start_ns: int, *, row: int | None = None, index: str | None = None) -> Victim:
+def victim_of(
+    doc: Mapping[str, Any],
+    start_ns: int,
+    *,
+    row: int | None = None,
+    index: str | None = None,
+    doc_id: str | None = None,
+) -> Victim:
     mark = doc.get("integrity")
     stream = seq = None
     if isinstance(mark, Mapping) and isinstance(mark.get("stream"), str) and isinstance(mark.get("seq"), int):
         stream, seq = str(mark["stream"]), int(mark["seq"])
-    return Victim(str(doc.get("trace_id", "")), str(doc.get("span_id", "")), start_ns, stream, seq, row, index)
+    return Victim(
+        str(doc.get("trace_id", "")), str(doc.get("span_id", "")), start_ns, stream, seq, row, index, doc_id
+    )
 
 
 # --- progress ----------------------------------------------------------------------------------------------
@@ -381,7 +392,7 @@ def es_pages(store: ElasticsearchAuditStore, query: Mapping[str, Any], *, size: 
                     start = parse_timestamp(stamp) if isinstance(stamp, str) else None
                 except ValueError:
                     start = None
-                page.append(victim_of(source, start or 0, index=str(hit["_index"])))
+                page.append(victim_of(source, start or 0, index=str(hit["_index"]), doc_id=str(hit["_id"])))
             yield page
             if len(hits) < size:
                 return
@@ -453,7 +464,8 @@ def remove_elasticsearch(
     for page in es_pages(store, query):
         removable = tombstoner.admit(page, force=force)
         events += _bulk_delete(store, _event_targets(store, removable))
-        deleted += _bulk_delete(store, [(v.index, v.record_id) for v in removable if v.index])
+        # by the _id each is stored under: the record id, unless someone filed it under another
+        deleted += _bulk_delete(store, [(v.index, v.doc_id or v.record_id) for v in removable if v.index])
         if progress is not None:
             progress.advance(len(page))
     store._call(store.client.indices.refresh, index=f"{store.traces},{store.logs}", ignore_unavailable=True)

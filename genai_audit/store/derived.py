@@ -1,4 +1,4 @@
-"""The SQLite store's derived data, checked against the sealed documents (``genai-audit verify``).
+"""The stores' derived data, checked against the sealed documents (``genai-audit verify``).
 
 A stored span is its document; everything else the store keeps about it is derived from that
 document, and the forensic look-ups and erasure trust it: the indexed columns of ``spans``
@@ -20,6 +20,10 @@ recomputes each of them from the documents and names what differs:
 * SQLite's own ``PRAGMA integrity_check`` (the b-tree indexes on the columns against the table).
 
 Nothing is written to the store: the fresh index lives in the temporary database.
+
+In Elasticsearch, :class:`IndexedCheck` compares what the cluster indexed for the fields searches,
+erasure and retention read (read back as doc values) with each document, and the ``_id`` it is
+stored under with the one its ids give.
 """
 
 from __future__ import annotations
@@ -347,3 +351,148 @@ def _instances(group: tuple[str, str, str]) -> list[tuple[int, int]]:
         return []
     return list(zip(map(int, rows.split(",")), map(int, positions.split(","))))
 
+
+# --- Elasticsearch ---------------------------------------------------------------------------------------------------
+#
+# Elasticsearch derives what it searches from each document's _source when it indexes it, so the
+# two cannot drift apart by editing a document; but the mapping decides what is derived, and parts
+# of it can be changed later by whoever administers the cluster: a keyword field's ignore_above
+# lowered (a document indexed again afterwards drops out of every search by that field), a runtime
+# field of the same name (it shadows the indexed one in every search), another type in a new
+# backing index. Searches, erasure and retention read those fields, not _source; so verification
+# reads them too, as doc values beside each document, and compares; and the _id each document is
+# stored under, which the exporter derives from its ids.
+
+_DATE_FORMAT: Final = "strict_date_optional_time_nanos"
+
+
+def indexed_fields() -> dict[str, Mapping[str, Any]]:
+    """Span document field -> its mapping in the exporter's template, for every field that searches,
+    erasure, retention, statistics or verification itself read from the index."""
+    from genai_audit import semconv as sc
+    from genai_audit.store.elasticsearch import SPAN_ATTRIBUTE_TYPES, traces_template
+
+    properties = traces_template()["mappings"]["properties"]
+    fields: dict[str, Mapping[str, Any]] = {name: properties[name] for name in ("@timestamp", "trace_id", "span_id")}
+    fields["duration"] = properties["duration"]
+    fields["status.code"] = properties["status"]["properties"]["code"]
+    for name in ("stream", "seq"):
+        fields[f"integrity.{name}"] = properties["integrity"]["properties"][name]
+    for attribute in (
+        sc.ENDUSER_ID, sc.SESSION_ID, sc.AUDIT_FEATURE, sc.REQUEST_MODEL, sc.AUDIT_REQUEST_ID, sc.ERROR_TYPE,
+        sc.AUDIT_PII_TOKENS, sc.AUDIT_CLASSIFICATION, sc.USAGE_COST_USD, sc.USAGE_INPUT_TOKENS, sc.USAGE_OUTPUT_TOKENS,
+    ):
+        fields[f"attributes.{attribute}"] = SPAN_ATTRIBUTE_TYPES[attribute]
+    return fields
+
+
+class IndexedCheck:
+    """Checks what Elasticsearch indexed of each span document against the document.
+
+    ``caps`` is the field capabilities answer for :func:`indexed_fields` over the traces data
+    stream; pass :attr:`docvalue_fields` with each search that reads the documents, and each hit
+    to :meth:`hit`.
+    """
+
+    def __init__(self, caps: Mapping[str, Any]) -> None:
+        self.fields = indexed_fields()
+        self.problems: list[DerivedProblem] = []
+        self.docvalue_fields: list[Any] = []
+        self._checked: list[tuple[str, Mapping[str, Any]]] = []
+        found = caps.get("fields") or {}
+        for name, mapping in self.fields.items():
+            kind = str(mapping["type"])
+            types = found.get(name) or {}
+            others = sorted(str(other) for other in types if other != kind)
+            if others:
+                self.problems.append(DerivedProblem(
+                    INDEX,
+                    f"field {name} is mapped as {', '.join(others)} (the exporter maps it as {kind}): searches by it "
+                    "do not see the stored documents' values",
+                ))
+                continue
+            if types and not types[kind].get("aggregatable", True):
+                self.problems.append(DerivedProblem(
+                    INDEX, f"field {name} has no doc values: searches and sorts by it do not see the stored values"
+                ))
+                continue
+            self.docvalue_fields.append({"field": name, "format": _DATE_FORMAT} if kind == "date_nanos" else name)
+            self._checked.append((name, mapping))
+
+    def hit(self, hit: Mapping[str, Any]) -> None:
+        """Compare one search hit's ``_id`` and doc values with its ``_source``."""
+        source = hit.get("_source") or {}
+        trace, span = str(source.get("trace_id")), str(source.get("span_id"))
+        if hit.get("_id") != f"{trace}{span}":
+            self.problems.append(DerivedProblem(
+                INDEX,
+                f"stored under _id {hit.get('_id')}, not the id its trace and span give (look-ups by id miss it, "
+                "and a retried write would store it twice)",
+                trace, span, stored=True,
+            ))
+        indexed = hit.get("fields") or {}
+        wrong = []
+        for name, mapping in self._checked:
+            expected = _source_values(source, name, mapping)
+            if expected is not None and expected != _indexed_values(indexed.get(name) or [], mapping):
+                wrong.append(name)
+        if wrong:
+            self.problems.append(DerivedProblem(
+                INDEX,
+                f"indexed field{'s' if len(wrong) > 1 else ''} {', '.join(wrong)} "
+                f"{'do' if len(wrong) > 1 else 'does'} not match the stored document "
+                "(searches, erasure and retention by them miss this record or find it wrongly)",
+                trace, span, stored=True,
+            ))
+
+
+def _source_values(source: Mapping[str, Any], name: str, mapping: Mapping[str, Any]) -> list[Any] | None:
+    """What the field should index for this document, as :func:`_indexed_values` gives it; None: not comparable."""
+    if name.startswith("attributes."):
+        attributes = source.get("attributes")
+        value = attributes.get(name.removeprefix("attributes.")) if isinstance(attributes, Mapping) else None
+    else:
+        value = source
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+    values = [] if value is None else list(value) if isinstance(value, list) else [value]
+    kind = mapping["type"]
+    try:
+        if kind == "keyword":
+            if not all(isinstance(v, str) for v in values):
+                return None
+            limit = mapping.get("ignore_above")
+            return sorted({v for v in values if limit is None or len(v) <= int(limit)})
+        if any(isinstance(v, bool) for v in values):
+            return None
+        if kind == "long":
+            return sorted(values) if all(isinstance(v, int) for v in values) else None
+        if kind == "double":
+            return sorted(float(v) for v in values)
+        if kind == "date_nanos":
+            return sorted(_nanos(v) for v in values)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def _indexed_values(values: Sequence[Any], mapping: Mapping[str, Any]) -> list[Any] | None:
+    kind = mapping["type"]
+    try:
+        if kind == "keyword":
+            return sorted({str(v) for v in values})
+        if kind == "long":
+            return sorted(int(v) for v in values)
+        if kind == "double":
+            return sorted(float(v) for v in values)
+        if kind == "date_nanos":
+            return sorted(_nanos(v) for v in values)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def _nanos(value: Any) -> int:
+    from genai_audit.forensics.model import parse_timestamp
+
+    return parse_timestamp(str(value))

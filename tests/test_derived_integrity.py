@@ -196,7 +196,16 @@ def test_each_indexed_column_is_checked_against_its_document(store: Path, column
     conn.execute(f"UPDATE spans SET {column} = ? WHERE seq = ?", (_other(value), seq))
     conn.close()
     line = failed_with(store, named(doc), f"indexed column {column} does not match the sealed document")
-    assert "look-ups by them miss this record or find it wrongly" in line
+    assert "(look-ups by it miss this record or find it wrongly)" in line
+
+
+def test_several_changed_columns_are_one_finding_naming_them_all(store: Path) -> None:
+    seq, doc = record(store, "bob")
+    conn = attacker(store)
+    conn.execute("UPDATE spans SET user_id = 'mallory', session_id = 's-mallory' WHERE seq = ?", (seq,))
+    conn.close()
+    failed_with(store, named(doc), "indexed columns user_id, session_id do not match the sealed document",
+                "(look-ups by them miss this record or find it wrongly)")
 
 
 def test_metric_columns_of_a_row_stored_before_they_existed_are_taken_from_the_document(store: Path) -> None:
@@ -492,7 +501,7 @@ def test_elasticsearch_indexed_fields_are_checked_against_the_documents(es_store
     assert es_hits(es_store, user_is("mallory")) == []
     assert "would erase 0 record(s)" in cli("erase", "--user", "mallory", "--store", es_store, "--dry-run")[1]
     line = failed_with_es(es_store, named(hit["_source"]), f"indexed field attributes.{sc.ENDUSER_ID} does not match")
-    assert "searches, erasure and retention by them miss this record or find it wrongly" in line
+    assert "(searches, erasure and retention by it miss this record or find it wrongly)" in line
 
 
 @pytest.mark.integration

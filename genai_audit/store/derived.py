@@ -178,9 +178,8 @@ class DerivedCheck:
             self.problems.append(
                 DerivedProblem(
                     INDEX,
-                    f"indexed column{'s' if len(wrong) > 1 else ''} {', '.join(wrong)} "
-                    f"{'do' if len(wrong) > 1 else 'does'} not match the sealed document "
-                    "(look-ups by them miss this record or find it wrongly)",
+                    f"{_names('indexed column', wrong)} not match the sealed document "
+                    f"(look-ups by {'them' if len(wrong) > 1 else 'it'} miss this record or find it wrongly)",
                     trace, span, stored=True,
                 )
             )
@@ -206,6 +205,11 @@ class DerivedCheck:
                 self.problems.append(DerivedProblem(
                     INSERTED, f"{where} is stored with this span, whose seal binds no events", trace, span, stored=True
                 ))
+
+
+def _names(what: str, names: Sequence[str]) -> str:
+    """``indexed column user_id does`` / ``indexed columns user_id, model do``."""
+    return f"{what}s {', '.join(names)} do" if len(names) > 1 else f"{what} {names[0]} does"
 
 
 # --- the index checks, each on a connection of its own ------------------------------------------------------
@@ -439,9 +443,8 @@ class IndexedCheck:
         if wrong:
             self.problems.append(DerivedProblem(
                 INDEX,
-                f"indexed field{'s' if len(wrong) > 1 else ''} {', '.join(wrong)} "
-                f"{'do' if len(wrong) > 1 else 'does'} not match the stored document "
-                "(searches, erasure and retention by them miss this record or find it wrongly)",
+                f"{_names('indexed field', wrong)} not match the stored document (searches, erasure and "
+                f"retention by {'them' if len(wrong) > 1 else 'it'} miss this record or find it wrongly)",
                 trace, span, stored=True,
             ))
 

@@ -11,6 +11,11 @@ Problems are named:
                seq beyond the ledger, or a seq the ledger gives to another record)
 ``REORDERED``  a document stored under a seq the ledger gives it elsewhere, or stored out of
                seq order (SQLite keeps the insertion order)
+``INDEX``      derived data that does not match the sealed document it is derived from, so that
+               searches and erasure would miss a record or find it wrongly: SQLite's indexed
+               columns, full-text and pseudonym-token index rows (also rows left behind by a
+               removal), event filing, SQLite's own indexes; the values Elasticsearch indexed
+               for the fields searches read, and the ``_id`` (:mod:`genai_audit.store.derived`)
 ``LEDGER``     ledger or checkpoint tampering: entries that do not match the signed roots,
                signatures that do not verify, checkpoints that are not append-only, forged tombstones
 
@@ -31,7 +36,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from genai_audit.checkpoint import Checkpoint, NoteError, VerifierKey, open_note, split_notes
 from genai_audit.integrity import (
@@ -56,7 +61,10 @@ from genai_audit.ledger import (
 )
 from genai_audit.merkle import MerkleTree, verify_consistency
 
-PROBLEM_KINDS: Final = ("MODIFIED", "DELETED", "INSERTED", "REORDERED", "LEDGER")
+if TYPE_CHECKING:
+    from genai_audit.store.derived import DerivedProblem
+
+PROBLEM_KINDS: Final = ("MODIFIED", "DELETED", "INSERTED", "REORDERED", "INDEX", "LEDGER")
 TEXT_LIMIT: Final = 100  # findings of one kind listed in text output; JSON lists all
 
 
@@ -89,8 +97,9 @@ class Finding:
             where.append(f"trace {self.trace_id} span {self.span_id}")
         if self.stream is not None:
             where.append(f"stream {self.stream}" + (f" seq {self.seq}" if self.seq is not None else ""))
-        place = f" ({', '.join(where)})" if where else ""
-        return terminal_text(f"{self.kind:<10}{place}: {self.detail}")
+        if not where:
+            return terminal_text(f"{self.kind}: {self.detail}")
+        return terminal_text(f"{self.kind:<10} ({', '.join(where)}): {self.detail}")
 
 
 @dataclass
@@ -519,26 +528,76 @@ def _check_missing(
 # --- reading stores --------------------------------------------------------------------------------
 
 
-def sqlite_records(path: str | os.PathLike[str]) -> Iterator[StoredRecord]:
-    """Every span document of a SQLite store, with its row order."""
+def sqlite_records(
+    path: str | os.PathLike[str], derived: list[DerivedProblem] | None = None
+) -> Iterator[StoredRecord]:
+    """Every span document of a SQLite store, with its row order.
+
+    With ``derived``, the store's derived data (indexed columns, token and full-text index,
+    event filing) is checked against the documents as they are read, in the same snapshot, and
+    what differs is appended to ``derived`` once the last record has been read.
+    """
+    from genai_audit.store.derived import DerivedCheck, DerivedProblem
     from genai_audit.store.sqlite import connect, read_events
 
     conn = connect(path, create=False)
+    check: DerivedCheck | None = None
     try:
-        for position, text in conn.execute("SELECT seq, doc FROM spans ORDER BY seq").fetchall():
-            doc = json.loads(text)
+        conn.execute("BEGIN")  # one snapshot for the documents, their events and their columns
+        if derived is not None:
+            check = DerivedCheck(conn)
+            check.start(path)
+        sql = check.select if check is not None else "SELECT seq, doc FROM spans ORDER BY seq"
+        for position, text, *columns in conn.execute(sql):
+            try:
+                doc = json.loads(text)
+            except (TypeError, ValueError):
+                doc = None
+            if not isinstance(doc, dict):
+                if derived is not None:
+                    trace, span = columns[:2]
+                    derived.append(DerivedProblem(
+                        "MODIFIED", f"the stored document (row {position}) is not a JSON object", str(trace), str(span)
+                    ))
+                continue
+            if check is not None:
+                check.row(int(position), doc, columns)
             events = None
             if bound_events(doc):  # the seal covers its events: read them as stored
                 events = read_events(conn, str(doc.get("trace_id")), str(doc.get("span_id")))
             yield StoredRecord(doc, int(position), events)
+        if check is not None and derived is not None:
+            derived.extend(check.finish())
     finally:
+        if check is not None:
+            check.close()
         conn.close()
 
 
+def add_derived(report: Report, problems: Iterable[DerivedProblem]) -> None:
+    """Add what the derived-data check found, except about records the report already names."""
+    named = {(f.trace_id, f.span_id) for f in report.problems if f.trace_id is not None}
+    for problem in problems:
+        if problem.stored and (problem.trace_id, problem.span_id) in named:
+            continue
+        report.problems.append(Finding(problem.kind, problem.detail, trace_id=problem.trace_id,
+                                       span_id=problem.span_id))
+
+
 def elasticsearch_records(
-    url: str, env: Mapping[str, str] | None = None, *, page_size: int = 1000
+    url: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    page_size: int = 1000,
+    derived: list[DerivedProblem] | None = None,
 ) -> tuple[str, Iterator[StoredRecord]]:
-    """The store name and every span document of an Elasticsearch namespace, paged by stream and seq."""
+    """The store name and every span document of an Elasticsearch namespace, paged by stream and seq.
+
+    With ``derived``, what the cluster indexed of each document (the fields searches, erasure and
+    retention read, and its ``_id``) is compared with the document, and what differs appended to
+    ``derived`` once the last record has been read.
+    """
+    from genai_audit.store.derived import IndexedCheck, indexed_fields
     from genai_audit.store.elasticsearch import ElasticsearchSettings, data_stream
 
     settings = ElasticsearchSettings.resolve(url, env=os.environ if env is None else env)
@@ -562,6 +621,10 @@ def elasticsearch_records(
         ]
         after: list[Any] | None = None
         try:
+            check = None
+            if derived is not None:
+                caps = client.field_caps(index=index, fields=list(indexed_fields()), ignore_unavailable=True)
+                check = IndexedCheck(caps.body)
             while True:
                 response = client.search(
                     index=index,
@@ -571,17 +634,23 @@ def elasticsearch_records(
                     ignore_unavailable=True,
                     query={"match_all": {}},
                     track_total_hits=False,
+                    docvalue_fields=check.docvalue_fields if check is not None else None,
                 )
                 hits = response.body.get("hits", {}).get("hits", [])
                 sources = [hit["_source"] for hit in hits]
+                if check is not None:
+                    for hit in hits:
+                        check.hit(hit)
                 # the events of spans whose seal covers them, found as replay finds them
                 events = events_of([doc for doc in sources if bound_events(doc)])
                 for doc in sources:
                     key = (str(doc.get("trace_id")), str(doc.get("span_id")))
                     yield StoredRecord(doc, None, events.get(key, []) if bound_events(doc) else None)
                 if len(hits) < page_size:
-                    return
+                    break
                 after = hits[-1]["sort"]
+            if check is not None and derived is not None:
+                derived.extend(check.problems)
         finally:
             client.close()
             reader.close()
@@ -608,8 +677,11 @@ def run(
     target = store_path(store, env, allow_remote=True)
     verifier = load_verifier(public_key, env)
     folder = Path(directory).expanduser() if directory else integrity_dir(env)
+    derived: list[DerivedProblem] = []
     if is_remote(target):
-        name, records = elasticsearch_records(target, env)
+        name, records = elasticsearch_records(target, env, derived=derived)
     else:
-        name, records = sqlite_store_name(target), sqlite_records(target)
-    return verify_records(records, store=name, directory=folder, verifier=verifier, all_streams=all_streams)
+        name, records = sqlite_store_name(target), sqlite_records(target, derived)
+    report = verify_records(records, store=name, directory=folder, verifier=verifier, all_streams=all_streams)
+    add_derived(report, derived)
+    return report

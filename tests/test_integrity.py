@@ -34,6 +34,7 @@ from genai_audit.checkpoint import (
     split_notes,
 )
 from genai_audit.cli import main
+from genai_audit.forensics.removal import sqlite_delete
 from genai_audit.integrity import (
     INTEGRITY_FIELD,
     Sealer,
@@ -520,19 +521,22 @@ class TestVerifySqlite:
             "DELETED": {ident(deleted)},
             "INSERTED": {ident(forged)},
             "REORDERED": {ident(a), ident(b)},
+            "INDEX": {"None:None"},  # the deleted row's full-text entries, left behind
         }
         modified = next(f for f in report.problems if f.kind == "MODIFIED")
         assert modified.seq == changed[INTEGRITY_FIELD]["seq"] == 1
         assert next(f for f in report.problems if f.kind == "DELETED").seq == 4
+        assert f"(row {deleted_seq})" in next(f for f in report.problems if f.kind == "INDEX").detail
         code, text = cli("verify", "--store", str(copy), "--all-streams")
         assert code == 1
-        assert "FAILED: 1 MODIFIED, 1 DELETED, 1 INSERTED, 2 REORDERED" in text
+        assert "FAILED: 1 MODIFIED, 1 DELETED, 1 INSERTED, 2 REORDERED, 1 INDEX" in text
         for doc in (changed, deleted, forged, a, b):
             assert f"trace {doc['trace_id']} span {doc['span_id']}" in text
 
     @pytest.mark.parametrize("tamper", ["modify", "delete", "insert-unsealed", "swap-rows", "copy-to-another-seq"])
     def test_one_tampering_one_finding(self, store: Path, tmp_path: Path, tamper: str) -> None:
-        """Each single change is reported as exactly its own kind."""
+        """Each single change is reported as exactly its own kind (a row deleted behind the store's back
+        also leaves its full-text entries behind: INDEX)."""
         copy = tmp_path / "tampered.db"
         conn = tamperable_copy(store, copy)
         rows = stored(store)
@@ -544,7 +548,7 @@ class TestVerifySqlite:
             expected = {"MODIFIED": {ident(doc)}}
         elif tamper == "delete":
             conn.execute("DELETE FROM spans WHERE seq = ?", (rows[9][0],))
-            expected = {"DELETED": {ident(rows[9][1])}}
+            expected = {"DELETED": {ident(rows[9][1])}, "INDEX": {"None:None"}}
         elif tamper == "insert-unsealed":
             forged = {k: v for k, v in rows[0][1].items() if k != INTEGRITY_FIELD}
             forged["span_id"] = "abababababababab"
@@ -568,7 +572,7 @@ class TestVerifySqlite:
                 "INSERT INTO spans (trace_id, span_id, start_ns, duration_ns, status, doc) VALUES (?,?,?,?,?,?)",
                 (twin["trace_id"] + "x", twin["span_id"], 1, 1, "Unset", json.dumps(twin)),
             )
-            expected = {"REORDERED": {ident(keep)}, "DELETED": {ident(victim)}}
+            expected = {"REORDERED": {ident(keep)}, "DELETED": {ident(victim)}, "INDEX": {"None:None"}}
         conn.close()
         report = run(str(copy), all_streams=True)
         assert kinds(report) == expected, report.as_text()
@@ -580,8 +584,9 @@ class TestVerifySqlite:
         record_tombstone(old[INTEGRITY_FIELD]["stream"], 0, record_id(old), "retention")
         record_tombstones([(subject[INTEGRITY_FIELD]["stream"], 5, record_id(subject))], "erasure")
         copy = tmp_path / "retained.db"
-        conn = tamperable_copy(store, copy)
-        conn.execute("DELETE FROM spans WHERE seq IN (?, ?)", (rows[0][0], rows[5][0]))
+        shutil.copy(store, copy)
+        conn = sqlite3.connect(copy, isolation_level=None)
+        sqlite_delete(conn, [rows[0][0], rows[5][0]])  # the sanctioned path: with its index rows
         conn.close()
         report = run(str(copy), all_streams=True)
         assert report.ok, report.as_text()
@@ -624,7 +629,7 @@ class TestVerifySqlite:
         conn.execute("DELETE FROM spans WHERE json_extract(doc, '$.integrity.seq') = 2")
         conn.close()
         report = run(str(copy), all_streams=True)
-        assert set(kinds(report)) == {"LEDGER", "DELETED"}
+        assert set(kinds(report)) == {"LEDGER", "DELETED", "INDEX"}  # INDEX: its full-text entries remain
         assert any("signature does not verify" in f.detail for f in report.problems)
 
     def test_ledger_rewritten_to_match_a_modified_record(self, store: Path, tmp_path: Path) -> None:
@@ -640,9 +645,11 @@ class TestVerifySqlite:
         ledger = Path(os.environ["GENAI_AUDIT_INTEGRITY_DIR"]) / f"{doc[INTEGRITY_FIELD]['stream']}{LEDGER_SUFFIX}"
         ledger.write_text(ledger.read_text().replace(old, document_leaf(doc).hex()))
         report = run(str(copy))
-        assert set(kinds(report)) == {"LEDGER"}
-        (finding,) = report.problems
+        # the ledger no longer matches its signature; the record's user id column still says who it was
+        assert kinds(report) == {"LEDGER": {"None:None"}, "INDEX": {ident(doc)}}
+        finding, index = report.problems
         assert "entries between seq 0 and 9 were changed after signing" in finding.detail
+        assert "indexed column user_id does not match the sealed document" in index.detail
         code, _ = cli("verify", "--store", str(copy))
         assert code == 1
 
@@ -680,7 +687,8 @@ class TestVerifySqlite:
         conn.executescript("DROP TRIGGER spans_no_delete; DELETE FROM spans;")
         conn.close()
         report = run(str(store))
-        assert set(kinds(report)) == {"DELETED"} and len(report.problems) == 10
+        assert set(kinds(report)) == {"DELETED", "INDEX"} and len(report.problems) == 11
+        assert "full-text index has entries for 10 store row(s) that hold no record" in report.problems[-1].detail
 
     def test_verify_elsewhere_with_the_public_key(
         self, store: Path, tmp_path: Path, key: SigningKey, monkeypatch: pytest.MonkeyPatch

@@ -14,9 +14,14 @@ sender delivers meanwhile is found by the store pass that follows):
 * the Elasticsearch dead-letter file (``GENAI_AUDIT_ES_DEAD_LETTER``): rewritten without the
   matching lines (a temporary file, fsync'd, renamed over the original);
 * each store given: the matching records with their events and index rows, tombstones
-  (reason ``erasure``) first. SQLite is then scrubbed (``secure_delete``, full-text index
-  merged, ``VACUUM``, WAL truncated) so that no copy remains in the file; Elasticsearch
-  is refreshed and asked to expunge deleted documents from its segments.
+  (reason ``erasure``) first. In SQLite the records are found by their documents, not by the
+  indexed columns or the token index (derived data anyone with the file can edit); event
+  documents naming them are deleted however they are filed, and the full-text and token
+  indexes are rebuilt from the documents that remain. SQLite is then scrubbed
+  (``secure_delete``, full-text index merged, ``VACUUM``, WAL truncated) so that no copy
+  remains in the file; Elasticsearch is refreshed and asked to expunge deleted documents
+  from its segments. ``verify`` afterwards checks every derived row left against its
+  document, so that residue shows as a failure.
 
 A sealed record whose ledger entry cannot be found is erased all the same (the legal duty
 prevails) and counted as ``untombstoned``: ``verify`` will then name it ``DELETED``.
@@ -49,10 +54,11 @@ from genai_audit.forensics.removal import (
     es_count,
     remove_elasticsearch,
     remove_sqlite,
+    sqlite_purge,
     sqlite_scrub,
     victim_of,
 )
-from genai_audit.store.sqlite import TOKEN_INDEX, StoreError
+from genai_audit.store.sqlite import StoreError
 
 if TYPE_CHECKING:
     from genai_audit.forensics.elasticsearch import ElasticsearchAuditStore
@@ -85,7 +91,8 @@ class Subject:
         attributes = doc.get("attributes")
         if not isinstance(attributes, Mapping):
             return False
-        if self.user is not None and attributes.get(sc.ENDUSER_ID) == self.user:
+        user = attributes.get(sc.ENDUSER_ID)
+        if self.user is not None and user is not None and str(user) == self.user:  # as stores index it
             return True
         found = attributes.get(sc.AUDIT_PII_TOKENS)
         return isinstance(found, list) and any(token in found for token in self.tokens)
@@ -374,25 +381,29 @@ def _erase_elasticsearch(
 def _erase_sqlite(
     store: Any, subject: Subject, tombstoner: Tombstoner, dry_run: bool, progress: TextIO | None, result: StoreErasure
 ) -> None:
+    # The records are found by their documents, not by the indexed columns or the token index:
+    # those are derived data anyone with the file can edit. SQLite narrows them down (it reads
+    # JSON as JSON, escapes and all; a document it cannot read is always a candidate) and the
+    # subject's own test decides.
     clauses: list[str] = []
     params: list[Any] = []
     if subject.user is not None:
-        clauses.append("user_id = ?")
+        clauses.append(f"CAST(json_extract(doc, '$.attributes.\"{sc.ENDUSER_ID}\"') AS TEXT) = ?")
         params.append(subject.user)
     if subject.tokens:
-        marks = ", ".join("?" * len(subject.tokens))
-        if store.indexed:
-            clauses.append(f"seq IN (SELECT span_seq FROM {TOKEN_INDEX} WHERE token IN ({marks}))")
-        else:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(doc) THEN doc ELSE '{}' END, "
-                f"'$.attributes.\"{sc.AUDIT_PII_TOKENS}\"') WHERE value IN ({marks}))"
-            )
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM json_each(doc, '$.attributes.\"{sc.AUDIT_PII_TOKENS}\"') "
+            f"WHERE value IN ({', '.join('?' * len(subject.tokens))}))"
+        )
         params.extend(subject.tokens)
     rows = store._execute(
-        f"SELECT seq, start_ns, doc FROM spans WHERE {' OR '.join(clauses)} ORDER BY seq", params
+        f"SELECT seq, start_ns, doc FROM spans WHERE CASE WHEN json_valid(doc) THEN {' OR '.join(clauses)} ELSE 1 END "
+        "ORDER BY seq",
+        params,
     ).fetchall()
-    victims = [victim_of(_loads(doc), start_ns, row=row) for row, start_ns, doc in rows]
+    victims = [
+        victim_of(doc, start_ns, row=row) for row, start_ns, text in rows if subject.matches(doc := _loads(text))
+    ]
     result.matched = len(victims)
     if dry_run or not victims:
         return
@@ -402,9 +413,10 @@ def _erase_sqlite(
     result.deleted, result.events_deleted = remove_sqlite(conn, victims, tombstoner, bar, force=True)
     bar.finish()
     try:
+        result.events_deleted += sqlite_purge(conn, victims)
         sqlite_scrub(conn)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot compact the audit store after erasure: {exc}") from None
+        raise StoreError(f"cannot clean up the audit store after erasure: {exc}") from None
 
 
 def _verify(target: str | None, env: Mapping[str, str]) -> dict[str, Any]:

@@ -17,14 +17,18 @@ SQLite
     the values they were indexed from), and recreates the triggers before ``COMMIT``.
     Another connection never sees the store without its triggers: it waits for the write
     lock, then sees the committed schema, triggers included. Ordinary writers have no
-    path that deletes, and a ``DELETE`` from anyone else is still refused.
+    path that deletes, and a ``DELETE`` from anyone else is still refused. After an
+    erasure, :func:`sqlite_purge` removes what index rows edited behind the store's back
+    could have kept: event documents naming an erased span, and the full-text and token
+    indexes, rebuilt from the documents that remain.
 
 Elasticsearch
     No ``_delete_by_query`` and no scripts are needed: matching span documents are paged
     with a point in time and ``search_after`` (plain ``search_after`` on ``trace_id``,
     ``span_id`` when the cluster offers no point in time), and each page is deleted with
     bulk ``delete`` actions addressed to the backing index (``_index`` of the hit), with
-    the event documents of the same spans from the ``logs-`` data stream.
+    the event documents of the same spans from the ``logs-`` data stream. Each is deleted
+    by the ``_id`` it is stored under, not the one its ids would give.
 """
 
 from __future__ import annotations
@@ -33,13 +37,14 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from genai_audit.forensics.base import chunks
 from genai_audit.ledger import Ledger, LedgerEntry, integrity_dir, read_ledger, write_tombstones
-from genai_audit.store.sqlite import TEXT_COLUMNS, TEXT_INDEX, TOKEN_INDEX, StoreError
+from genai_audit.store.sqlite import TEXT_COLUMNS, TEXT_INDEX, TOKEN_INDEX, StoreError, refill_search_indexes
 
 if TYPE_CHECKING:
     from genai_audit.checkpoint import SigningKey
@@ -61,18 +66,28 @@ class Victim:
     seq: int | None = None
     row: int | None = None  # SQLite: spans.seq
     index: str | None = None  # Elasticsearch: the backing index holding it
+    doc_id: str | None = None  # Elasticsearch: the _id it is stored under (the record id, unless tampered with)
 
     @property
     def record_id(self) -> str:
         return f"{self.trace_id}{self.span_id}"
 
 
-def victim_of(doc: Mapping[str, Any], start_ns: int, *, row: int | None = None, index: str | None = None) -> Victim:
+def victim_of(
+    doc: Mapping[str, Any],
+    start_ns: int,
+    *,
+    row: int | None = None,
+    index: str | None = None,
+    doc_id: str | None = None,
+) -> Victim:
     mark = doc.get("integrity")
     stream = seq = None
     if isinstance(mark, Mapping) and isinstance(mark.get("stream"), str) and isinstance(mark.get("seq"), int):
         stream, seq = str(mark["stream"]), int(mark["seq"])
-    return Victim(str(doc.get("trace_id", "")), str(doc.get("span_id", "")), start_ns, stream, seq, row, index)
+    return Victim(
+        str(doc.get("trace_id", "")), str(doc.get("span_id", "")), start_ns, stream, seq, row, index, doc_id
+    )
 
 
 # --- progress ----------------------------------------------------------------------------------------------
@@ -193,15 +208,13 @@ def _json_path(attribute: str) -> str:
     return f'$.attributes."{attribute}"'
 
 
-def sqlite_delete(conn: sqlite3.Connection, rows: Sequence[int]) -> int:
-    """Delete span rows (``spans.seq``) with their events and index rows; the sanctioned maintenance path.
+@contextmanager
+def _unguarded(conn: sqlite3.Connection) -> Iterator[set[str]]:
+    """One ``BEGIN IMMEDIATE`` transaction without the refusal triggers, recreated before ``COMMIT``.
 
-    One transaction: drop the refusal triggers, delete, recreate the triggers, commit. Returns the
-    number of event documents deleted. Write the tombstones first.
+    Yields the names in the store's schema. Another connection never sees the store unguarded: it
+    waits for the write lock, then sees the committed schema, triggers included.
     """
-    if not rows:
-        return 0
-    events = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
         saved = dict(
@@ -214,6 +227,28 @@ def sqlite_delete(conn: sqlite3.Connection, rows: Sequence[int]) -> int:
         names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
         for name in saved:
             conn.execute(f"DROP TRIGGER {name}")
+        yield names
+        for name in GUARD_TRIGGERS:  # as they were; and the standard guard where one was missing
+            if name in saved:
+                conn.execute(saved[name])
+            elif name != GUARD_TRIGGERS[2] or TOKEN_INDEX in names:
+                conn.execute(_guard_sql(name))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def sqlite_delete(conn: sqlite3.Connection, rows: Sequence[int]) -> int:
+    """Delete span rows (``spans.seq``) with their events and index rows; the sanctioned maintenance path.
+
+    One transaction: drop the refusal triggers, delete, recreate the triggers, commit. Returns the
+    number of event documents deleted. Write the tombstones first.
+    """
+    if not rows:
+        return 0
+    events = 0
+    with _unguarded(conn) as names:
         for part in chunks(list(rows), 400):
             marks = ", ".join("?" * len(part))
             if TEXT_INDEX in names:
@@ -233,16 +268,35 @@ def sqlite_delete(conn: sqlite3.Connection, rows: Sequence[int]) -> int:
             )
             events += conn.total_changes - before
             conn.execute(f"DELETE FROM spans WHERE seq IN ({marks})", list(part))
-        for name in GUARD_TRIGGERS:  # as they were; and the standard guard where one was missing
-            if name in saved:
-                conn.execute(saved[name])
-            elif name != GUARD_TRIGGERS[2] or TOKEN_INDEX in names:
-                conn.execute(_guard_sql(name))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return events
+
+
+def sqlite_purge(conn: sqlite3.Connection, victims: Iterable[Victim]) -> int:
+    """After an erasure, remove what the erased records may have left behind; returns event documents deleted.
+
+    Index rows and the ids events are filed under are derived data that anyone with the file can
+    edit, so the deletion by row (:func:`sqlite_delete`) may have missed some: this deletes every
+    event document that names an erased span, by the ids it is filed under or by its own, and
+    rebuilds the full-text and token indexes from the documents that remain. One guarded
+    transaction, like :func:`sqlite_delete`.
+    """
+    keys = {(victim.trace_id, victim.span_id) for victim in victims}
+    if not keys:
+        return 0
+    with _unguarded(conn) as names:
+        doomed = [
+            (seq,)
+            for seq, trace, span, named_trace, named_span in conn.execute(
+                "SELECT seq, trace_id, span_id, "
+                "CASE WHEN json_valid(doc) THEN json_extract(doc, '$.trace_id') END, "
+                "CASE WHEN json_valid(doc) THEN json_extract(doc, '$.span_id') END FROM span_events"
+            ).fetchall()
+            if (trace, span) in keys or (named_trace, named_span) in keys
+        ]
+        conn.executemany("DELETE FROM span_events WHERE seq = ?", doomed)
+        if TEXT_INDEX in names and TOKEN_INDEX in names:
+            refill_search_indexes(conn)
+    return len(doomed)
 
 
 def sqlite_scrub(conn: sqlite3.Connection) -> None:
@@ -338,7 +392,7 @@ def es_pages(store: ElasticsearchAuditStore, query: Mapping[str, Any], *, size: 
                     start = parse_timestamp(stamp) if isinstance(stamp, str) else None
                 except ValueError:
                     start = None
-                page.append(victim_of(source, start or 0, index=str(hit["_index"])))
+                page.append(victim_of(source, start or 0, index=str(hit["_index"]), doc_id=str(hit["_id"])))
             yield page
             if len(hits) < size:
                 return
@@ -410,7 +464,8 @@ def remove_elasticsearch(
     for page in es_pages(store, query):
         removable = tombstoner.admit(page, force=force)
         events += _bulk_delete(store, _event_targets(store, removable))
-        deleted += _bulk_delete(store, [(v.index, v.record_id) for v in removable if v.index])
+        # by the _id each is stored under: the record id, unless someone filed it under another
+        deleted += _bulk_delete(store, [(v.index, v.doc_id or v.record_id) for v in removable if v.index])
         if progress is not None:
             progress.advance(len(page))
     store._call(store.client.indices.refresh, index=f"{store.traces},{store.logs}", ignore_unavailable=True)

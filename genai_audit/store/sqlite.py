@@ -13,14 +13,17 @@
 
 from __future__ import annotations
 
+import calendar
+import functools
 import json
 import logging
 import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -173,12 +176,31 @@ def _json_path(attribute: str) -> str:
     return f'$.attributes."{attribute}"'
 
 
+def text_index_sql(name: str) -> str:
+    """``CREATE VIRTUAL TABLE`` of a contentless full-text table like the store's, named ``name``."""
+    return (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING fts5(\n"
+        f"    {', '.join(TEXT_COLUMNS)}, content='', tokenize=\"unicode61 remove_diacritics 0\"\n)"
+    )
+
+
+#: ``seq`` and the full-text column values of every row whose document SQLite reads as JSON
+TEXT_ROWS_SQL = (
+    "SELECT seq, " + ", ".join(f"json_extract(doc, '{_json_path(a)}')" for a in TEXT_COLUMNS.values())
+    + " "
+    "FROM spans WHERE json_valid(doc)"
+)
+#: ``(token, seq)`` for every pseudonym token of every stored document, as the trigger indexes them
+TOKEN_ROWS_SQL = (
+    "SELECT tokens.value, spans.seq "
+    "FROM spans, json_each(CASE WHEN json_valid(spans.doc) THEN spans.doc ELSE '{}' END, "
+    f"'{_json_path(sc.AUDIT_PII_TOKENS)}') AS tokens WHERE tokens.type = 'text'"
+)
+
 # A document SQLite cannot read as JSON (a NaN attribute value, say) is stored but not indexed:
 # the trigger must never make an insert fail.
 _SEARCH_SCHEMA = f"""
-CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_INDEX} USING fts5(
-    {", ".join(TEXT_COLUMNS)}, content='', tokenize="unicode61 remove_diacritics 0"
-);
+{text_index_sql(TEXT_INDEX)};
 CREATE TABLE IF NOT EXISTS {TOKEN_INDEX} (
     token TEXT NOT NULL,
     span_seq INTEGER NOT NULL
@@ -200,14 +222,8 @@ END;
 """
 
 _BACKFILL = f"""
-INSERT INTO {TEXT_INDEX} (rowid, {", ".join(TEXT_COLUMNS)})
-    SELECT seq, {", ".join(f"json_extract(doc, '{_json_path(a)}')" for a in TEXT_COLUMNS.values())}
-    FROM spans WHERE json_valid(doc) ORDER BY seq;
-INSERT INTO {TOKEN_INDEX} (token, span_seq)
-    SELECT tokens.value, spans.seq
-    FROM spans, json_each(CASE WHEN json_valid(spans.doc) THEN spans.doc ELSE '{{}}' END,
-                          '{_json_path(sc.AUDIT_PII_TOKENS)}') AS tokens
-    WHERE tokens.type = 'text' ORDER BY spans.seq;
+INSERT INTO {TEXT_INDEX} (rowid, {", ".join(TEXT_COLUMNS)}) {TEXT_ROWS_SQL} ORDER BY seq;
+INSERT INTO {TOKEN_INDEX} (token, span_seq) {TOKEN_ROWS_SQL} ORDER BY spans.seq;
 """
 
 _KIND_OF = {TEXT_INDEX: "TABLE", TOKEN_INDEX: "TABLE", "spans_search_index": "TRIGGER"}
@@ -255,6 +271,18 @@ def ensure_search_indexes(conn: sqlite3.Connection, *, only_if_empty: bool = Fal
         logger.debug("genai-audit: no search indexes in this store: %s", exc)
         return False
     return True
+
+
+def refill_search_indexes(conn: sqlite3.Connection) -> None:
+    """Empty the full-text and token indexes and index every stored document again.
+
+    For the removal path (:mod:`genai_audit.forensics.removal`), which calls it inside its write
+    transaction with the token index's delete guard dropped.
+    """
+    conn.execute(f"INSERT INTO {TEXT_INDEX} ({TEXT_INDEX}) VALUES ('delete-all')")
+    conn.execute(f"DELETE FROM {TOKEN_INDEX}")
+    for statement in _statements(_BACKFILL):
+        conn.execute(statement)
 
 
 def _statements(script: str) -> list[str]:
@@ -319,13 +347,54 @@ def _number(value: Any, kind: str) -> float | int | None:
     return float(value)
 
 
-def _row(doc: dict[str, Any], start_ns: int) -> tuple[Any, ...]:
-    attributes = doc["attributes"]
+def _attribute_columns(attributes: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
+    """The text columns (``_COLUMNS``) and the metric columns a document's attributes give."""
     values = [attributes.get(key) for key in _COLUMNS.values()]
     values = [None if value is None else str(value) for value in values]
     metrics = [_number(attributes.get(attribute), kind) for kind, attribute in METRIC_COLUMNS.values()]
+    return values, metrics
+
+
+def _row(doc: dict[str, Any], start_ns: int) -> tuple[Any, ...]:
+    values, metrics = _attribute_columns(doc["attributes"])
     return (doc["trace_id"], doc["span_id"], start_ns, doc["duration"], *values, doc["status"]["code"],
             json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str), *metrics)
+
+
+#: Every column of ``spans`` besides ``seq`` and ``doc``: each is derived from the document (the
+#: start time from its ``@timestamp``, which the writer formats from the same nanoseconds).
+INDEX_COLUMNS: tuple[str, ...] = (
+    "trace_id", "span_id", "start_ns", "duration_ns", *_COLUMNS, "status", *METRIC_COLUMNS,
+)
+
+
+def index_values(doc: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What the :data:`INDEX_COLUMNS` of a stored document's row hold, in that order.
+
+    Raises ``KeyError``, ``TypeError`` or ``ValueError`` for a document the writer could not
+    have stored (no ids, no duration, no status, no parseable ``@timestamp``).
+    """
+    attributes = doc["attributes"]
+    if not isinstance(attributes, Mapping):
+        raise TypeError("attributes is not an object")
+    values, metrics = _attribute_columns(attributes)
+    return (doc["trace_id"], doc["span_id"], _start_ns(doc["@timestamp"]), doc["duration"], *values,
+            doc["status"]["code"], *metrics)
+
+
+def _start_ns(stamp: Any) -> int:
+    """The nanoseconds :func:`genai_audit.serialize.timestamp` formatted as ``stamp``, exactly."""
+    if not isinstance(stamp, str) or len(stamp) != 30 or stamp[19] != "." or stamp[-1] != "Z":
+        raise ValueError(f"not a stored @timestamp: {stamp!r}")
+    fraction = stamp[20:29]
+    if not fraction.isdigit():
+        raise ValueError(f"not a stored @timestamp: {stamp!r}")
+    return _epoch_seconds(stamp[:19]) * 1_000_000_000 + int(fraction)
+
+
+@functools.lru_cache(maxsize=256)  # records come in runs within one second
+def _epoch_seconds(text: str) -> int:
+    return calendar.timegm(datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timetuple())
 
 
 _INSERT = (

@@ -713,7 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=cmd_replay)
 
     demo = sub.add_parser("demo", help="run a scripted support assistant against a local fake provider")
-    demo.add_argument("--store", help="store file for the demo's records (default: a fresh file)")
+    demo.add_argument(
+        "--store", help="SQLite file or Elasticsearch URL for the demo's records (default: $GENAI_AUDIT_STORE)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     scan = sub.add_parser("scan", help="dry-run the redaction and injection policy on text lines or JSON lines")

@@ -171,18 +171,80 @@ class _Token:
         self.flags = flags  # -1: not in the list at all
 
 
+_CONTRACTION = re.compile(r"(?i)['\u2019](?:m|re|ve|ll|d|t)\Z")
+#: nationalities and languages (capitalised in English, never a person here)
+_DEMONYMS = frozenset(
+    (
+        "american english british french german dutch greek czech polish swedish danish norwegian finnish "
+        "icelandic irish scottish welsh spanish portuguese italian russian ukrainian hungarian romanian "
+        "bulgarian serbian croatian slovak slovenian austrian swiss belgian turkish arab arabic persian "
+        "chinese japanese korean indian pakistani thai vietnamese filipino indonesian malay brazilian mexican "
+        "canadian australian african european asian latin hispanic jewish muslim christian catholic "
+        "hebrew hindi urdu bengali tamil latvian lithuanian estonian albanian georgian armenian cypriot "
+        "tunisian moroccan egyptian nigerian kenyan argentinian chilean colombian peruvian cuban"
+    ).split()
+)
+#: words after a name that make it a company's or a place's (Miller Ltd, Johnson & Sons, Victoria Station)
+_AFTER_NOT_PERSON = frozenset(
+    (
+        "inc ltd llc llp plc corp corporation co company companies group holdings partners associates "
+        "investments research technologies technology systems solutions services industries international "
+        "bank university college school hospital clinic church foundation institute museum hotel airport "
+        "station street st avenue ave road rd boulevard blvd lane drive way square park bridge river lake "
+        "mountain mount county city state republic island islands gmbh ag sa bv & sons brothers bros band "
+        "tour show festival party team club fc records music radio tv news magazine day days"
+    ).split()
+)
+#: the last word of a place's name (Long Beach, Mathias Pass, Jackson Heights): a group ending in one is no person
+_PLACE_WORDS = frozenset(
+    (
+        "street st avenue ave road rd boulevard blvd lane ln drive dr court ct way place pl terrace crescent close "
+        "square highway parkway pass trail harbor harbour flat flats forge forges bypass park parks crossing "
+        "heights hills valley gardens ridge view point port mill mills spring springs falls bay beach island "
+        "isle lake river creek station bridge tower plaza mall center centre garden grove estate estates "
+        "royal rapids shore shores summit junction village villages town city county"
+    ).split()
+)
+_DETERMINERS = re.compile(r"(?i)\b(?:my|your|his|her|our|their|the|a|an|this|that|its|of)[ \t]+\Z")
+#: surname endings common across Europe and Asia (a capitalised word the lists do not know, with one of these,
+#: is taken for a surname): Icelandic, Nordic, Slavic, Baltic, Finnish, Greek, Armenian, Georgian, Romanian,
+#: Spanish and Portuguese patronymics, Irish and Scottish prefixes
+_SURNAME_ENDINGS = (
+    "sson", "sen", "dottir", "dóttir", "ová", "ova", "ov", "ev", "eva", "ski", "ska", "sky", "skyi", "cki", "cka",
+    "ić", "ic", "vić", "vich", "vici", "enko", "escu", "eanu", "poulos", "opoulos", "idis", "akis", "iou", "nen",
+    "lä", "la", "inen", "ian", "yan", "shvili", "dze", "aitė", "ienė", "ytė", "uk", "czyk", "wicz", "czak",
+    "ez", "az", "oglu", "oğlu", "zadeh", "mann", "stein", "berg", "feld", "baum", "ström", "qvist", "lund",
+)
+_SURNAME_PREFIXES = ("mc", "mac", "o'", "fitz", "van", "de")
+
+
+def _never(token: _Token) -> bool:
+    key = token.folded
+    return (
+        key in _NEVER
+        or key in _TITLES
+        or key in _CUE_WORDS
+        or key in _DEMONYMS
+        or _CONTRACTION.search(token.text) is not None
+        or (len(token.text) == 1 and token.text in "IA")
+    )
+
+
 def _nameish(token: _Token) -> bool:
     """Could be part of a name: not a plain common word, place or closed-class word."""
-    if token.initial:
-        return token.text[:1].isupper()
-    if token.folded in _NEVER or token.folded in _TITLES or token.folded in _CUE_WORDS:
+    if not token.text[:1].isupper() or _never(token):
         return False
+    if token.initial:
+        return True
     flags = token.flags
+    if len(token.folded) < 3:
+        return False  # two letters: Ha, Oh, Ye, KY, DA
+    if token.text.isupper():
+        # upper case (TMZ, HTC, JOHN SMITH): only a given name or surname that is no word
+        return flags >= 0 and flags & (GIVEN | SURNAME) != 0 and flags & WORD == 0
     if flags < 0:
         return True  # not a known word: a surname from elsewhere, or another proper noun
-    if flags & (GIVEN | SURNAME):
-        return True
-    return False  # a common word or a place only
+    return flags & (GIVEN | SURNAME) != 0  # else a common word or a place only
 
 
 def _strong_given(flags: int) -> bool:
@@ -195,6 +257,14 @@ def _given(flags: int) -> bool:
 
 def _plain_surname(flags: int) -> bool:
     return flags >= 0 and flags & SURNAME != 0 and flags & (WORD | PLACE) == 0
+
+
+def _surname_shaped(token: _Token) -> bool:
+    """A capitalised word the lists do not know, with a surname's ending (Szczepańska, Ahtisaari, Jeknić)."""
+    if token.flags >= 0 or len(token.text) < 4 or not token.text[1:].islower():
+        return False
+    word = token.text.casefold()
+    return word.endswith(_SURNAME_ENDINGS) or (word.startswith(_SURNAME_PREFIXES) and len(word) > 5)
 
 
 def _surnamey(token: _Token) -> bool:
@@ -221,96 +291,104 @@ def _all_caps_shouting(text: str, start: int, end: int) -> bool:
     return len(letters) > 12 and sum(ch.isupper() for ch in letters) > 0.8 * len(letters)
 
 
+_WORD_AFTER = re.compile(r"[ \t]*(&|[^\W\d_]+)")
+_PLACE_BEFORE = re.compile(r"(?i)\b(?:in|at|from|to|near|into|via|visit|visiting|across|around)[ \t]+\Z")
+
+
 def name_spans(text: str, run_start: int, run_text: str, table: dict[str, int]) -> list[tuple[int, int]]:
     """The names in one run of capitalised words, as character spans of ``text``."""
-    tokens: list[_Token] = []
-    for match in _TOKEN.finditer(run_text):
-        tokens.append(_Token(match.group(), run_start + match.start(), run_start + match.end(), table))
+    tokens = [_Token(m.group(), run_start + m.start(), run_start + m.end(), table) for m in _TOKEN.finditer(run_text)]
     if not tokens:
         return []
-    before = text[max(0, run_start - 40) : run_start]
-    cued = _CUE_BEFORE.search(before) is not None
-    titled = False
-    # titles and cue words at the head of the run: "Dr. Smith", "Dear Grace", "Hi Will"
-    while tokens and not tokens[0].initial and (tokens[0].folded in _TITLES or tokens[0].folded in _CUE_WORDS):
-        if tokens[0].folded in _TITLES:
-            titled = True
-        else:
-            cued = True
-        tokens.pop(0)
-    if not tokens:
-        return []
-    first_start = tokens[0].start
-    at_sentence_start = not (titled or cued) and _sentence_start(text, first_start)
-    upper = run_text.isupper() and len(run_text) > 3
-    if upper and _all_caps_shouting(text, run_start, run_start + len(run_text)):
-        upper_shout = True
-    else:
-        upper_shout = False
-    spans: list[tuple[int, int]] = []
-    # split into groups of name-like tokens
+    shouting = run_text.isupper() and _all_caps_shouting(text, run_start, run_start + len(run_text))
+    # groups of name-like words; a title or cue word just before a group vouches for it
+    groups: list[tuple[list[_Token], bool]] = []
     group: list[_Token] = []
-    groups: list[list[_Token]] = []
+    vouched = False
+    other_words = 0  # capitalised common words in the run: a heading or a title in Title Case
     for token in tokens:
         if token.particle:
             if group:
                 group.append(token)
             continue
-        if token.text[:1].isupper() and _nameish(token):
+        if _nameish(token):
+            if not group:
+                vouched = bool(groups_vouch(tokens, token))
             group.append(token)
-        else:
-            if group:
-                groups.append(group)
+            continue
+        if group:
+            groups.append((group, vouched))
             group = []
+        if not _never(token) or token.folded in _DEMONYMS:
+            other_words += 1
     if group:
-        groups.append(group)
-    for index, grp in enumerate(groups):
+        groups.append((group, vouched))
+    spans: list[tuple[int, int]] = []
+    for grp, titled in groups:
         while grp and grp[-1].particle:
             grp.pop()
         if not grp:
             continue
-        lead = cued or titled if index == 0 and grp[0] is tokens[0] else False
-        if _is_name(grp, lead, at_sentence_start and grp[0] is tokens[0], upper_shout, len(groups) == 1 and len(grp) == len(tokens)):
-            spans.append((grp[0].start, grp[-1].end))
+        start, end = grp[0].start, grp[-1].end
+        after = _WORD_AFTER.match(text, end if not text.startswith("'s", end) else end + 2)
+        if after is not None and fold(after.group(1).rstrip(".")) in _AFTER_NOT_PERSON:
+            continue
+        if len(grp) > 1 and grp[-1].folded in _PLACE_WORDS:
+            continue
+        cued = titled or _CUE_BEFORE.search(text, max(0, start - 40), start) is not None
+        if cued and not any(not t.initial and len(t.folded) > 1 for t in grp):
+            continue  # "Customer R": a letter alone is nobody
+        if cued or (not shouting and _is_name(grp, text, _sentence_start(text, start), other_words > 0)):
+            spans.append((start, end))
     return spans
 
 
-def _is_name(grp: list[_Token], cued: bool, sentence_start: bool, shouting: bool, whole_run: bool) -> bool:
+def groups_vouch(tokens: list[_Token], first: _Token) -> bool:
+    """A title or a cue word stands right before ``first`` in its run (Dr. Smith, Dear Grace, Hi Will)."""
+    index = tokens.index(first)
+    if index == 0:
+        return False
+    previous = tokens[index - 1]
+    return previous.folded in _TITLES or previous.folded in _CUE_WORDS
+
+
+def _is_name(grp: list[_Token], text: str, sentence_start: bool, headline: bool) -> bool:
     first = grp[0]
     size = len(grp)
-    if cued:
-        return True
-    if shouting:
+    named = [t for t in grp if not t.initial]
+    if not named:
         return False
-    if any(t.initial for t in grp):
-        # an initial with a name beside it: J. Smith, Brad L Key; not a lone letter
-        named = [t for t in grp if not t.initial]
-        if named and (size >= 3 or (first.initial and first.text.endswith("."))) and any(
-            t.flags < 0 or t.flags & (GIVEN | SURNAME) for t in named
-        ):
+    if size >= 2 and any(t.initial for t in grp):
+        # an initial with a name beside it: J. Smith, Brad L Key, Ella H. Snider; not a lone letter
+        if (size >= 3 or first.text.endswith(".")) and any(t.flags < 0 or t.flags & (GIVEN | SURNAME) for t in named):
             return True
         if first.initial:
             return False
     flags = first.flags
-    if _strong_given(flags):
-        return True
     if size >= 2:
         second = grp[1]
-        if _given(flags) and _surnamey(second):
+        if _strong_given(flags) or (_given(flags) and _surnamey(second)):
             return True
-        if flags >= 0 and flags & GIVEN and (_plain_surname(second.flags) or (second.flags < 0 and not sentence_start)):
-            return True  # Grace Hopper; Will Szabo inside a sentence
-        if _plain_surname(flags) and _given(second.flags) and size == 2 and not sentence_start:
-            return False  # Surname Given order is rare in running text
+        if flags >= 0 and flags & GIVEN and flags & PLACE == 0 and _plain_surname(second.flags):
+            return True  # Grace Kelly, Will Szabo
+        if _surname_shaped(second) and (flags < 0 or flags & (GIVEN | SURNAME)):
+            return True  # Wisława Szczepańska, Esat Jeknić
+        if flags < 0 and second.flags >= 0 and second.flags & FREQUENT and not second.flags & (WORD | GIVEN):
+            return not (headline or sentence_start)  # Tünde Hoffmann
         return False
     # one word
-    if sentence_start:
-        return False
-    if flags >= 0 and flags & GIVEN and flags & PLACE == 0 and first.text[1:].islower():
-        return True  # a given name that is also a word, capitalised inside a sentence: "I met Grace"
-    if flags >= 0 and flags & FREQUENT and flags & (WORD | PLACE | GIVEN) == 0 and first.text[1:].islower():
+    if _strong_given(flags):
         return True
-    return False
+    if sentence_start or headline:
+        return False
+    before = text[max(0, first.start - 12) : first.start]
+    if _PLACE_BEFORE.search(before) or _DETERMINERS.search(before):
+        return False  # "from Kenosha", "at Jones", "my Love"
+    if flags >= 0 and flags & POPULAR and flags & PLACE == 0 and first.text[1:].islower():
+        return True  # a popular given name that is also a word, capitalised inside a sentence: "I met Grace"
+    if flags >= 0 and flags & FREQUENT and flags & (WORD | PLACE | GIVEN) == 0 and first.text[1:].islower():
+        return True  # a frequent surname inside a sentence: "Goldberg said"
+    return _surname_shaped(first)
 
 
 _TOKEN = re.compile(r"[^\W\d_][\w'\u2019\-]*\.?", re.UNICODE)

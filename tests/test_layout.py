@@ -65,3 +65,11 @@ def test_unknown_instrumentation_names_the_installed_ones() -> None:
         Settings.from_env({"GENAI_AUDIT_INSTRUMENT": "openai,cohere"})
     assert Settings.from_env({}).instrument is None
     assert Settings.from_env({"GENAI_AUDIT_INSTRUMENT": "anthropic"}).instrument == ("anthropic",)
+
+
+def test_every_shipped_data_file_is_in_the_processors_wheel() -> None:
+    """A data file the package reads but its distribution does not list would be missing once installed."""
+    folder = ROOT / "processors"
+    listed = tomllib.loads((folder / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    data = folder / "src" / "genai_audit" / "processors" / "data"
+    assert sorted(f"data/{path.name}" for path in data.iterdir()) == sorted(listed["genai_audit.processors"])

@@ -15,5 +15,10 @@ def projects(root: Path) -> list[Path]:
 
 
 def editable_args(root: Path) -> list[str]:
-    """``pip install`` arguments that install every distribution of the checkout editable."""
-    return [arg for project in projects(root) for arg in ("-e", str(project))]
+    """``pip install`` arguments that install every distribution of the checkout editable.
+
+    "compat" editable installs put each source root on ``sys.path``, where ``genai_audit``'s extended
+    ``__path__`` finds the packages of the other distributions (setuptools' import-hook installs hide them).
+    """
+    args = ["--config-settings", "editable_mode=compat"]
+    return args + [arg for project in projects(root) for arg in ("-e", str(project))]

@@ -115,7 +115,7 @@ async def test_async_tool_use_round_trip_recorded(
         "finish_reason": "tool_use",
     }]
     assert content(one, sc.TOOL_DEFINITIONS) == [{
-        "type": "custom", "name": "lookup_order", "description": "Find an order",
+        "type": "function", "name": "lookup_order", "description": "Find an order",
         "parameters": {"type": "object", "properties": {"id": {"type": "string"}}},
     }]
     assert content(two, sc.INPUT_MESSAGES) == [

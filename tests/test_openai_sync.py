@@ -13,6 +13,7 @@ from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.testing.fake_provider import Error, Reply, ToolCall
 from tests.conftest import Telemetry
+from tests.sdk_support import requires_sdk
 
 SYSTEM = {"role": "system", "content": "You are a support bot."}
 TOOLS = [{"type": "function", "function": {"name": "lookup_order", "description": "Find an order",
@@ -113,6 +114,7 @@ def test_stream_records_output_usage_and_time_to_first_chunk(
     assert sc.METRIC_TIME_TO_FIRST_CHUNK in metrics
 
 
+@requires_sdk("openai.chat_helpers")
 def test_parse_is_traced(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
     """chat.completions.parse gets a span with output type json."""
 
@@ -139,6 +141,7 @@ def test_embeddings_span(instrumented: Telemetry, oai: openai.OpenAI) -> None:
     assert "alpha" in span.attributes[sc.INPUT_MESSAGES]  # type: ignore[operator]
 
 
+@requires_sdk("openai.responses")
 def test_responses_create_and_stream(instrumented: Telemetry, oai: openai.OpenAI) -> None:
     """responses.create, plain and streamed, records instructions, input, output and usage."""
     oai.responses.create(model="gpt-4.1", instructions="Be brief.", input="Summarise ticket 7")
@@ -308,6 +311,7 @@ def test_each_suppression_key_alone_is_honoured(instrumented: Telemetry, oai: op
     assert not _core.suppressed()
 
 
+@requires_sdk("openai.chat_helpers")
 def test_uninstrument_restores_original_methods(telemetry: Telemetry) -> None:
     """uninstrument() puts back exactly the SDK's own functions."""
     from openai.resources.chat.completions import AsyncCompletions, Completions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
@@ -13,7 +14,7 @@ from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.testing.fake_provider import Error, Reply, ToolCall
 from tests.conftest import Telemetry
-from tests.sdk_support import requires_sdk
+from tests.sdk_support import http_client, requires_sdk
 
 SYSTEM = {"role": "system", "content": "You are a support bot."}
 TOOLS = [{"type": "function", "function": {"name": "lookup_order", "description": "Find an order",
@@ -344,9 +345,7 @@ def test_raw_response_streams_are_left_untouched(instrumented: Telemetry, oai: o
 def test_the_call_span_is_current_while_the_client_sends(instrumented: Telemetry, fake) -> None:
     """Inside the client's HTTP request the LLM span is current, over the application's context, and is
     no longer current once the call returns."""
-    import ssl
 
-    import httpx
     from opentelemetry import baggage, trace
     from opentelemetry import context as otel_context
 
@@ -354,14 +353,14 @@ def test_the_call_span_is_current_while_the_client_sends(instrumented: Telemetry
 
     seen: list[tuple[object, object, bool]] = []
 
-    def hook(request: httpx.Request) -> None:
+    def hook(request: Any) -> None:
         seen.append((trace.get_current_span(), baggage.get_baggage("app.key"), suppressed()))
 
     client = openai.OpenAI(
         api_key="test",
         base_url=fake.openai_base_url,
         max_retries=0,
-        http_client=httpx.Client(verify=ssl.create_default_context(), event_hooks={"request": [hook]}),
+        http_client=http_client(openai, event_hooks={"request": [hook]}),
     )
     fake.script(Reply(text="ok"))
     app_span = instrumented.tracer_provider.get_tracer("app").start_span("handler")

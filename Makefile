@@ -36,8 +36,15 @@ typecheck: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
-test: lint typecheck
+test: lint typecheck test-sdk-versions
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The instrumentation tests against the oldest and the newest supported release of each SDK, each in an
+# environment built once into $(CACHE_DIR)/sdk-envs, keyed on the pins and the project's declarations
+# (tools/sdk_envs.py); tests of SDK features a release lacks are deselected and listed.
+.PHONY: test-sdk-versions
+test-sdk-versions: setup
+	$(BIN)/python -m tools.sdk_envs --cache-dir $(CACHE_DIR)/sdk-envs
 
 bench: setup
 	$(BIN)/python bench/overhead.py

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,8 +19,56 @@ from genai_audit.config import Settings
 from genai_audit.instrumentation.anthropic import AnthropicInstrumentor
 from genai_audit.instrumentation.openai import OpenAIInstrumentor
 from genai_audit.testing.fake_provider import FakeProvider
+from tests import sdk_support
+from tests.sdk_support import http_client
 
 pytest_plugins = ["tests.es_fixtures"]
+
+
+# --------------------------------------------------------------------------- #
+# Tests of SDK features the installed SDK release lacks: deselected, and said so
+# --------------------------------------------------------------------------- #
+
+_SDK_DESELECTED = pytest.StashKey[dict[str, list[str]]]()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "SDKs: " + ", ".join(f"{sdk} {sdk_support.installed(sdk)}" for sdk in ("openai", "anthropic"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect each test that ``@requires_sdk`` an SDK feature the installed SDK lacks (tests/sdk_support.py)."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    by_feature: dict[str, list[str]] = {}
+    for item in items:
+        missing = sdk_support.absent(item)
+        if missing:
+            dropped.append(item)
+            by_feature.setdefault(", ".join(missing), []).append(item.nodeid)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+    config.stash[_SDK_DESELECTED] = by_feature
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    by_feature = config.stash.get(_SDK_DESELECTED, {})
+    if not by_feature:
+        return
+    terminalreporter.section("deselected: SDK features the installed SDKs lack")
+    for names, nodeids in sorted(by_feature.items()):
+        needs = "; ".join(
+            f"{sdk_support.FEATURES[n].sdk} >= {sdk_support.FEATURES[n].since}, "
+            f"installed {sdk_support.installed(sdk_support.FEATURES[n].sdk)}"
+            for n in names.split(", ")
+        )
+        terminalreporter.write_line(f"{len(nodeids):4d} tests need {names} ({needs})")
+        if config.option.verbose > 0:
+            for nodeid in nodeids:
+                terminalreporter.write_line(f"       {nodeid}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -117,29 +164,25 @@ def instrumented(telemetry: Telemetry, settings: Settings) -> Iterator[Telemetry
         yield telemetry
 
 
-# One TLS context for every client: loading CA certificates per client dominates run time.
-_TLS = ssl.create_default_context()
-
-
 @pytest.fixture
 def oai(fake: FakeProvider) -> openai.OpenAI:
     return openai.OpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
-                         http_client=openai.DefaultHttpxClient(verify=_TLS))
+                         http_client=http_client(openai))
 
 
 @pytest.fixture
 def aoai(fake: FakeProvider) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
-                              http_client=openai.DefaultAsyncHttpxClient(verify=_TLS))
+                              http_client=http_client(openai, asynchronous=True))
 
 
 @pytest.fixture
 def claude(fake: FakeProvider) -> anthropic.Anthropic:
     return anthropic.Anthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
-                               http_client=anthropic.DefaultHttpxClient(verify=_TLS))
+                               http_client=http_client(anthropic))
 
 
 @pytest.fixture
 def aclaude(fake: FakeProvider) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
-                                    http_client=anthropic.DefaultAsyncHttpxClient(verify=_TLS))
+                                    http_client=http_client(anthropic, asynchronous=True))

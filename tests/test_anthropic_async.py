@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from typing import Any
 
 import anthropic
@@ -14,15 +13,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 from genai_audit import semconv as sc
 from genai_audit.testing.fake_provider import Error, FakeProvider, Reply, ToolCall
 from tests.conftest import Telemetry
-
-_TLS = ssl.create_default_context()
+from tests.sdk_support import http_client
 
 
 @pytest.fixture
 def aclaude(fake: FakeProvider) -> anthropic.AsyncAnthropic:
     """As in conftest, sharing one TLS context (loading CA certificates per client dominates run time)."""
     return anthropic.AsyncAnthropic(api_key="test", base_url=fake.anthropic_base_url, max_retries=0,
-                                    http_client=anthropic.DefaultAsyncHttpxClient(verify=_TLS))
+                                    http_client=http_client(anthropic, asynchronous=True))
 
 
 MODEL = "claude-sonnet-4-6"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from elasticsearch import ApiError, Elasticsearch
 from opentelemetry.sdk.trace.export import SpanExportResult
+from packaging.version import Version
 
 from genai_audit.store.elasticsearch import ElasticsearchSettings, ElasticsearchSpanExporter
 from genai_audit.store.es_compat import CLIENT_MAJOR, NegotiatingTransport, compat_major, refused_media_type
@@ -97,9 +98,34 @@ def test_write_then_query_with_the_installed_client(es_node: RunningNode, tmp_pa
     assert '"mallory"' in done.stdout
 
 
-# --- the other client major, in a separate path ---------------------------------------------------
+# --- the other client major, and the oldest client of the declared range, each in a separate path ----------
 
-_OTHER_CLIENT = "elasticsearch>=8.19,<9" if CLIENT_MAJOR >= 9 else "elasticsearch>=9,<10"
+def _declared_client_lower_bound() -> str:
+    """The ``>=`` bound of the ``elasticsearch`` dependency the root pyproject.toml declares."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parent.parent
+    (declared,) = [
+        Requirement(r) for r in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+        if Requirement(r).name == "elasticsearch"
+    ]
+    (lower,) = [s.version for s in declared.specifier if s.operator == ">="]
+    return lower
+
+
+_OTHER_MAJOR = "8" if CLIENT_MAJOR >= 9 else "9"
+#: label -> (requirement, the cache directory's name); the other major's newest release, and the
+#: declared range's oldest release (what the lower bound claims)
+_OTHER_CLIENTS = {
+    "other-major": ("elasticsearch>=8.19,<9" if CLIENT_MAJOR >= 9 else "elasticsearch>=9,<10",
+                    f"elasticsearch-client-{_OTHER_MAJOR}"),
+    "oldest": (f"elasticsearch=={_declared_client_lower_bound()}",
+               f"elasticsearch-client-{_declared_client_lower_bound()}"),
+}
 
 _OTHER_CLIENT_PROBE = """
 import json, sys
@@ -122,41 +148,46 @@ print(json.dumps({"client": elasticsearch.__versionstr__, "result": result.name,
 """
 
 
-@pytest.fixture(scope="session")
-def other_client_path() -> Path:
-    """The other major of the ``elasticsearch`` client, installed once into the user's cache directory."""
+@pytest.fixture(scope="session", params=sorted(_OTHER_CLIENTS))
+def other_client(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    """(label, path) of another ``elasticsearch`` client release, installed once into the user's cache directory."""
     from platformdirs import user_cache_path
 
-    major = "8" if CLIENT_MAJOR >= 9 else "9"
-    target = user_cache_path("genai-audit") / f"elasticsearch-client-{major}"
+    requirement, name = _OTHER_CLIENTS[request.param]
+    target = user_cache_path("genai-audit") / name
     if not (target / ".installed").exists():
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--target", str(target), "--upgrade", _OTHER_CLIENT],
+             "--target", str(target), "--upgrade", requirement],
             check=True, timeout=600,
         )
         (target / ".installed").touch()
-    return target
+    return request.param, target
 
 
 @integration
 @es_smoke
-def test_the_other_client_major_writes_and_queries(
-    es_node: RunningNode, other_client_path: Path, tmp_path: Path
+def test_another_client_release_writes_and_queries(
+    es_node: RunningNode, other_client: tuple[str, Path], tmp_path: Path
 ) -> None:
-    """The declared client range is what is tested: the other major, against the same node, writes and queries."""
+    """The declared client range is what is tested: the other major, and the oldest declared release,
+    against the same node, write and query."""
     import os
 
+    label, path = other_client
     namespace = f"o{uuid.uuid4().hex[:12]}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(other_client_path), str(Path.cwd())])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), str(Path.cwd())])}
     done = subprocess.run(
         [sys.executable, "-c", _OTHER_CLIENT_PROBE, es_node.url, namespace, str(tmp_path / "dead.jsonl")],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    other_major = int(answer["client"].split(".")[0])
-    assert other_major != CLIENT_MAJOR
+    client_major = int(answer["client"].split(".")[0])
+    if label == "oldest":
+        assert Version(answer["client"]) == Version(_declared_client_lower_bound())
+    else:
+        assert client_major != CLIENT_MAJOR
     assert answer["result"] == "SUCCESS"
     assert answer["found"] == 2
-    assert answer["compat"] == min(other_major, es_node.major)
+    assert answer["compat"] == min(client_major, es_node.major)

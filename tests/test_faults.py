@@ -32,6 +32,7 @@ from genai_audit.instrumentation.openai import _accumulate as openai_accumulate
 from genai_audit.instrumentation.openai import _extract as openai_extract
 from genai_audit.processors import WITHHELD, AuditRecord, ProcessingChain
 from genai_audit.testing.fake_provider import Error, FakeProvider, Reply, ToolCall
+from tests.sdk_support import requires_sdk
 
 # --------------------------------------------------------------------------- #
 # The calls an application makes
@@ -261,6 +262,12 @@ class Scenario:
     arun: Callable[[Any], Awaitable[Any]]
     reply: Callable[[], Reply]
     faults: tuple[str, ...]
+    #: SDK features (tests/sdk_support.py) newer than the oldest supported SDK release
+    needs: tuple[str, ...] = ()
+
+    @property
+    def marks(self) -> list[pytest.MarkDecorator]:
+        return [requires_sdk(*self.needs)] if self.needs else []
 
     def client(self, request: pytest.FixtureRequest, is_async: bool) -> Any:
         name = {
@@ -328,6 +335,7 @@ SCENARIOS = [
         achat_parse,
         json_reply,
         ("read_chat_request", "read_chat_response", *COMMON),
+        ("openai.chat_helpers",),
     ),
     Scenario(
         "openai.chat.completions.stream",
@@ -336,6 +344,7 @@ SCENARIOS = [
         achat_helper_stream,
         tool_reply,
         CHAT_STREAM_FAULTS,
+        ("openai.chat_helpers",),
     ),
     Scenario(
         "openai.embeddings.create",
@@ -352,6 +361,7 @@ SCENARIOS = [
         aresponses,
         tool_reply,
         ("read_responses_request", "read_responses_response", *COMMON),
+        ("openai.responses",),
     ),
     Scenario(
         "openai.responses.create(stream=True)",
@@ -360,6 +370,7 @@ SCENARIOS = [
         aresponses_stream,
         tool_reply,
         RESPONSES_STREAM_FAULTS,
+        ("openai.responses",),
     ),
     Scenario(
         "openai.responses.stream",
@@ -368,6 +379,7 @@ SCENARIOS = [
         aresponses_helper_stream,
         tool_reply,
         RESPONSES_STREAM_FAULTS,
+        ("openai.responses",),
     ),
     Scenario(
         "anthropic.messages.create",
@@ -471,7 +483,9 @@ class Faults:
 def _cases(with_faults: bool) -> Iterator[Any]:
     for scenario in SCENARIOS:
         for fault in scenario.faults if with_faults else (None,):
-            yield pytest.param(scenario, fault, id=f"{scenario.name}-{fault}" if fault else scenario.name)
+            yield pytest.param(
+                scenario, fault, id=f"{scenario.name}-{fault}" if fault else scenario.name, marks=scenario.marks
+            )
 
 
 def _check_span_after_fault(telemetry: Any, fault: str) -> None:
@@ -557,6 +571,7 @@ async def test_healthy_instrumentation_returns_exactly_the_uninstrumented_result
     assert _core.internal_errors() == errors_before, "healthy calls must not hit the error boundary"
 
 
+@requires_sdk("openai.chat_helpers", "openai.responses")
 def test_every_fault_at_once_leaves_anthropic_and_openai_results_untouched(
     fake: FakeProvider,
     monkeypatch: pytest.MonkeyPatch,
@@ -603,7 +618,7 @@ def _request_reader(scenario: Scenario) -> str:
 def _error_cases() -> Iterator[Any]:
     for scenario in SCENARIOS:
         for fault in ERROR_FAULTS:
-            yield pytest.param(scenario, fault, id=f"{scenario.name}-{fault or 'healthy'}")
+            yield pytest.param(scenario, fault, id=f"{scenario.name}-{fault or 'healthy'}", marks=scenario.marks)
 
 
 def _status(exc: BaseException) -> Any:
@@ -733,7 +748,7 @@ def _expected_content_keys(scenario: Scenario) -> tuple[str, ...]:
     return tuple(keys)
 
 
-@pytest.mark.parametrize("scenario", CHAIN_SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name, marks=s.marks) for s in CHAIN_SCENARIOS])
 def test_failing_chain_step_withholds_all_content_and_still_exports_the_span_sync(
     scenario: Scenario,
     fake: FakeProvider,
@@ -754,7 +769,7 @@ def test_failing_chain_step_withholds_all_content_and_still_exports_the_span_syn
     assert span.status.status_code is StatusCode.UNSET
 
 
-@pytest.mark.parametrize("scenario", CHAIN_SCENARIOS, ids=lambda s: s.name)
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name, marks=s.marks) for s in CHAIN_SCENARIOS])
 async def test_failing_chain_step_withholds_all_content_and_still_exports_the_span_async(
     scenario: Scenario,
     fake: FakeProvider,

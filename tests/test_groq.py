@@ -13,7 +13,8 @@ from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.instrumentation.groq import GroqInstrumentor
 from genai_audit.testing.fake_provider import Error, FakeProvider, Reply, ToolCall
-from tests.conftest import _TLS, Telemetry
+from tests.conftest import Telemetry
+from tests.sdk_support import http_client
 
 USER = [{"role": "user", "content": "My card is 4111 1111 1111 1111, why was it declined?"}]
 
@@ -32,13 +33,13 @@ def instrumented_groq(telemetry: Telemetry) -> Iterator[Telemetry]:
 @pytest.fixture
 def client(fake: FakeProvider) -> groq.Groq:
     return groq.Groq(api_key="gsk-test", base_url=fake.url, max_retries=0,
-                     http_client=groq.DefaultHttpxClient(verify=_TLS))
+                     http_client=http_client(groq))
 
 
 @pytest.fixture
 def aclient(fake: FakeProvider) -> groq.AsyncGroq:
     return groq.AsyncGroq(api_key="gsk-test", base_url=fake.url, max_retries=0,
-                          http_client=groq.DefaultAsyncHttpxClient(verify=_TLS))
+                          http_client=http_client(groq, asynchronous=True))
 
 
 def test_chat_is_one_span_for_groq_with_redacted_content(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 from typing import Any
 
 import openai
@@ -17,15 +16,14 @@ from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.testing.fake_provider import Error, FakeProvider, Reply, ToolCall
 from tests.conftest import Telemetry
-
-_TLS = ssl.create_default_context()
+from tests.sdk_support import http_client, requires_sdk
 
 
 @pytest.fixture
 def aoai(fake: FakeProvider) -> openai.AsyncOpenAI:
     """As in conftest, sharing one TLS context (loading CA certificates per client dominates run time)."""
     return openai.AsyncOpenAI(api_key="test", base_url=fake.openai_base_url, max_retries=0,
-                              http_client=openai.DefaultAsyncHttpxClient(verify=_TLS))
+                              http_client=http_client(openai, asynchronous=True))
 
 
 SYSTEM = {"role": "system", "content": "You are a support bot."}
@@ -48,6 +46,7 @@ def port(fake: FakeProvider) -> int:
 # --------------------------------------------------------------------------- #
 
 
+@requires_sdk("openai.service_tier")
 async def test_async_chat_span_has_required_and_recommended_attributes(
     instrumented: Telemetry, aoai: openai.AsyncOpenAI, fake: FakeProvider
 ) -> None:
@@ -143,6 +142,7 @@ async def test_async_tool_call_response_recorded(
     ]
 
 
+@requires_sdk("openai.chat_helpers")
 async def test_async_parse_is_traced_with_json_output(
     instrumented: Telemetry, aoai: openai.AsyncOpenAI, fake: FakeProvider
 ) -> None:
@@ -207,6 +207,7 @@ async def test_async_stream_records_output_usage_and_time_to_first_chunk(
     assert usage == {"input": 9, "output": 4}
 
 
+@requires_sdk("openai.chat_helpers")
 async def test_async_stream_helper_is_one_span(
     instrumented: Telemetry, aoai: openai.AsyncOpenAI, fake: FakeProvider
 ) -> None:
@@ -251,6 +252,7 @@ async def test_async_embeddings_span(instrumented: Telemetry, aoai: openai.Async
     assert usage == {"input": 2}
 
 
+@requires_sdk("openai.responses")
 async def test_async_responses_create_records_instructions_tools_and_tool_round_trip(
     instrumented: Telemetry, aoai: openai.AsyncOpenAI, fake: FakeProvider
 ) -> None:
@@ -288,6 +290,7 @@ async def test_async_responses_create_records_instructions_tools_and_tool_round_
         {"role": "assistant", "parts": [{"type": "text", "content": "It shipped."}], "finish_reason": "stop"}]
 
 
+@requires_sdk("openai.responses")
 async def test_async_responses_tool_call_output(
     instrumented: Telemetry, aoai: openai.AsyncOpenAI, fake: FakeProvider
 ) -> None:
@@ -300,6 +303,7 @@ async def test_async_responses_tool_call_output(
         {"type": "tool_call", "id": "call_8", "name": "lookup_order", "arguments": {"id": "8"}}]
 
 
+@requires_sdk("openai.responses")
 async def test_async_responses_streams_create_and_helper(
     instrumented: Telemetry, aoai: openai.AsyncOpenAI, fake: FakeProvider
 ) -> None:
@@ -376,7 +380,7 @@ async def test_async_stream_request_error_is_recorded(
 async def test_async_connection_error_is_recorded(instrumented: Telemetry, fake: FakeProvider) -> None:
     """A connection failure (nothing listening) propagates as APIConnectionError and marks the span."""
     client = openai.AsyncOpenAI(api_key="test", base_url="http://127.0.0.1:9/v1", max_retries=0,
-                                http_client=openai.DefaultAsyncHttpxClient(verify=_TLS))
+                                http_client=http_client(openai, asynchronous=True))
     with pytest.raises(openai.APIConnectionError):
         await client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
     span = instrumented.span()

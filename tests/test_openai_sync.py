@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import openai
 import pytest
@@ -13,6 +14,7 @@ from genai_audit import semconv as sc
 from genai_audit.config import Settings
 from genai_audit.testing.fake_provider import Error, Reply, ToolCall
 from tests.conftest import Telemetry
+from tests.sdk_support import http_client, requires_sdk
 
 SYSTEM = {"role": "system", "content": "You are a support bot."}
 TOOLS = [{"type": "function", "function": {"name": "lookup_order", "description": "Find an order",
@@ -113,6 +115,7 @@ def test_stream_records_output_usage_and_time_to_first_chunk(
     assert sc.METRIC_TIME_TO_FIRST_CHUNK in metrics
 
 
+@requires_sdk("openai.chat_helpers")
 def test_parse_is_traced(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
     """chat.completions.parse gets a span with output type json."""
 
@@ -139,6 +142,7 @@ def test_embeddings_span(instrumented: Telemetry, oai: openai.OpenAI) -> None:
     assert "alpha" in span.attributes[sc.INPUT_MESSAGES]  # type: ignore[operator]
 
 
+@requires_sdk("openai.responses")
 def test_responses_create_and_stream(instrumented: Telemetry, oai: openai.OpenAI) -> None:
     """responses.create, plain and streamed, records instructions, input, output and usage."""
     oai.responses.create(model="gpt-4.1", instructions="Be brief.", input="Summarise ticket 7")
@@ -308,6 +312,7 @@ def test_each_suppression_key_alone_is_honoured(instrumented: Telemetry, oai: op
     assert not _core.suppressed()
 
 
+@requires_sdk("openai.chat_helpers")
 def test_uninstrument_restores_original_methods(telemetry: Telemetry) -> None:
     """uninstrument() puts back exactly the SDK's own functions."""
     from openai.resources.chat.completions import AsyncCompletions, Completions
@@ -340,9 +345,7 @@ def test_raw_response_streams_are_left_untouched(instrumented: Telemetry, oai: o
 def test_the_call_span_is_current_while_the_client_sends(instrumented: Telemetry, fake) -> None:
     """Inside the client's HTTP request the LLM span is current, over the application's context, and is
     no longer current once the call returns."""
-    import ssl
 
-    import httpx
     from opentelemetry import baggage, trace
     from opentelemetry import context as otel_context
 
@@ -350,14 +353,14 @@ def test_the_call_span_is_current_while_the_client_sends(instrumented: Telemetry
 
     seen: list[tuple[object, object, bool]] = []
 
-    def hook(request: httpx.Request) -> None:
+    def hook(request: Any) -> None:
         seen.append((trace.get_current_span(), baggage.get_baggage("app.key"), suppressed()))
 
     client = openai.OpenAI(
         api_key="test",
         base_url=fake.openai_base_url,
         max_retries=0,
-        http_client=httpx.Client(verify=ssl.create_default_context(), event_hooks={"request": [hook]}),
+        http_client=http_client(openai, event_hooks={"request": [hook]}),
     )
     fake.script(Reply(text="ok"))
     app_span = instrumented.tracer_provider.get_tracer("app").start_span("handler")

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from genai_audit import semconv as sc
 from genai_audit.testing.fake_provider import Reply
 from tests.conftest import Telemetry
+from tests.sdk_support import requires_sdk
 
 USER = [{"role": "user", "content": "Where is my parcel?"}]
 
@@ -115,6 +116,7 @@ def test_openai_embeddings_with_raw_response(instrumented: Telemetry, oai: opena
     assert a[sc.EMBEDDINGS_DIMENSION_COUNT] == len(result.data[0].embedding)
 
 
+@requires_sdk("openai.responses")
 def test_openai_responses_with_raw_response(instrumented: Telemetry, oai: openai.OpenAI, fake) -> None:
     fake.script(Reply(text="Done."))
     raw = oai.responses.with_raw_response.create(model="gpt-4o", input="Say done")
@@ -198,7 +200,7 @@ def test_raw_response_dropped_unread_ends_span(instrumented: Telemetry, oai: ope
     assert len(instrumented.spans()) == 1
 
 
-@pytest.mark.parametrize("with_to", [False, True])
+@pytest.mark.parametrize("with_to", [False, pytest.param(True, marks=requires_sdk("openai.parse_to_dict"))])
 def test_raw_response_parse_to_dict(instrumented: Telemetry, oai: openai.OpenAI, fake, with_to: bool) -> None:
     """``parse(to=dict)`` gives the application a dict; the span still gets the typed answer."""
     fake.script(Reply(text="As a dict."))

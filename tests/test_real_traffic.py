@@ -12,7 +12,8 @@ import pytest
 
 from genai_audit import semconv as sc
 from genai_audit.testing.fake_provider import FakeProvider, Reply
-from tests.conftest import _TLS, Telemetry
+from tests.conftest import Telemetry
+from tests.sdk_support import http_client, requires_sdk
 
 USER = [{"role": "user", "content": "Summarise my order"}]
 
@@ -20,7 +21,7 @@ USER = [{"role": "user", "content": "Summarise my order"}]
 def _through_proxy(fake: FakeProvider, base_url: str) -> openai.OpenAI:
     """A client of ``base_url`` whose requests reach the fake provider as their HTTP proxy."""
     return openai.OpenAI(api_key="k", base_url=base_url, max_retries=0,
-                         http_client=openai.DefaultHttpxClient(proxy=fake.url, verify=_TLS))
+                         http_client=http_client(openai, proxy=fake.url))
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,7 @@ def test_provider_name_follows_the_endpoint(
 
 def _azure(fake: FakeProvider) -> openai.AzureOpenAI:
     return openai.AzureOpenAI(api_key="k", azure_endpoint=fake.url, api_version="2024-10-21", max_retries=0,
-                              http_client=openai.DefaultHttpxClient(verify=_TLS))
+                              http_client=http_client(openai))
 
 
 def test_azure_client_is_azure_openai_whatever_its_endpoint(instrumented: Telemetry, fake: FakeProvider) -> None:
@@ -68,6 +69,7 @@ def test_azure_content_filtered_choice_is_the_assistants(instrumented: Telemetry
     assert output == [{"role": "assistant", "parts": [], "finish_reason": "content_filter"}]
 
 
+@requires_sdk("openai.responses")
 def test_responses_request_service_tier(instrumented: Telemetry, oai: openai.OpenAI, fake: FakeProvider) -> None:
     fake.script(Reply(text="ok"))
     oai.responses.create(model="gpt-4o", input="hi", service_tier="flex")
@@ -99,6 +101,7 @@ def test_anthropic_tools_are_functions(
                       "parameters": TOOL["input_schema"]}]
 
 
+@requires_sdk("anthropic.output_config")
 def test_anthropic_output_config_json_schema_is_json_output(
     instrumented: Telemetry, claude: anthropic.Anthropic, fake: FakeProvider
 ) -> None:
@@ -112,6 +115,7 @@ def test_anthropic_output_config_json_schema_is_json_output(
     assert instrumented.span().attributes[sc.OUTPUT_TYPE] == "json"
 
 
+@requires_sdk("anthropic.beta_messages")
 def test_anthropic_beta_messages_are_instrumented(
     instrumented: Telemetry, claude: anthropic.Anthropic, fake: FakeProvider
 ) -> None:

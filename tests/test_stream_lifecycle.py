@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from genai_audit import semconv as sc
 from genai_audit.testing.fake_provider import FakeProvider, Malformed, Reply
+from tests.sdk_support import requires_sdk
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -77,6 +78,8 @@ class Kind:
     #: create-style: returns an awaitable of the stream; helper: returns the async manager
     aopen: Callable[[Any], Any]
     text: Callable[[Any], str | None]
+    #: SDK features (tests/sdk_support.py) newer than the oldest supported SDK release
+    needs: tuple[str, ...] = ()
 
     def client(self, request: pytest.FixtureRequest, is_async: bool) -> Any:
         name = {
@@ -104,6 +107,7 @@ KINDS = [
         lambda c: c.chat.completions.stream(model="gpt-4o", messages=USER),
         lambda c: c.chat.completions.stream(model="gpt-4o", messages=USER),
         _chat_helper_text,
+        ("openai.chat_helpers",),
     ),
     Kind(
         "openai.responses.create",
@@ -112,6 +116,7 @@ KINDS = [
         lambda c: c.responses.create(model="gpt-4o", input=USER, stream=True),
         lambda c: c.responses.create(model="gpt-4o", input=USER, stream=True),
         _responses_text,
+        ("openai.responses",),
     ),
     Kind(
         "openai.responses.stream",
@@ -120,6 +125,7 @@ KINDS = [
         lambda c: c.responses.stream(model="gpt-4o", input=USER),
         lambda c: c.responses.stream(model="gpt-4o", input=USER),
         _responses_text,
+        ("openai.responses",),
     ),
     Kind(
         "anthropic.messages.create",
@@ -141,7 +147,7 @@ KINDS = [
 
 
 def _kinds() -> list[Any]:
-    return [pytest.param(kind, id=kind.name) for kind in KINDS]
+    return [pytest.param(kind, id=kind.name, marks=[requires_sdk(*kind.needs)] if kind.needs else []) for kind in KINDS]
 
 
 # --- driving a stream --------------------------------------------------------------------
@@ -564,6 +570,7 @@ async def test_openai_stream_usage_recorded_without_application_seeing_usage_chu
     assert span.attributes[sc.USAGE_OUTPUT_TOKENS] == 13
 
 
+@requires_sdk("openai.chat_helpers")
 def test_openai_stream_helper_final_completion_unchanged_while_usage_recorded(
     fake: FakeProvider, oai: openai.OpenAI, request: pytest.FixtureRequest
 ) -> None:

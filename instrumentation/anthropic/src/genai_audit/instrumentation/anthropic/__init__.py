@@ -21,6 +21,7 @@ from __future__ import annotations
 from genai_audit import semconv as sc
 from genai_audit.instrumentation._core import Telemetry
 from genai_audit.instrumentation._patching import Target
+from genai_audit.instrumentation._streams import async_helper_close_wrapper, helper_close_wrapper
 from genai_audit.instrumentation._wrappers import CallSpec, async_wrapper, sync_wrapper
 from genai_audit.instrumentation.anthropic import _extract, _managers
 from genai_audit.instrumentation.anthropic.package import _instruments
@@ -42,6 +43,18 @@ def targets(telemetry: Telemetry) -> list[Target]:
             (module, "Messages.stream", _managers.manager_wrapper(telemetry, _managers.SyncManager)),
             (module, "AsyncMessages.stream", _managers.manager_wrapper(telemetry, _managers.AsyncManager)),
         ]
+    # The MessageStream of messages.stream(...) reads our proxy; in older releases (0.30 among them) its close()
+    # (which its manager's exit calls) closes only the HTTP response: it must end the span too.
+    for module, helper in (
+        ("anthropic.lib.streaming._messages", "MessageStream"),
+        ("anthropic.lib.streaming._beta_messages", "BetaMessageStream"),
+    ):
+        found.append((module, f"{helper}.close", helper_close_wrapper))
+    for module, helper in (
+        ("anthropic.lib.streaming._messages", "AsyncMessageStream"),
+        ("anthropic.lib.streaming._beta_messages", "BetaAsyncMessageStream"),
+    ):
+        found.append((module, f"{helper}.close", async_helper_close_wrapper))
     return found
 
 

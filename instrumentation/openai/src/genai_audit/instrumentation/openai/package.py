@@ -1,3 +1,3 @@
 """Supported ``openai`` versions."""
 
-_instruments = ("openai >= 1.0, < 4",)
+_instruments = ("openai >= 1.26, < 4",)

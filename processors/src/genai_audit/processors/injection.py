@@ -2,12 +2,18 @@
 
 A logistic-regression model over word unigrams and bigrams and character
 4-grams of a normalised text (NFKC, invisible characters removed, lookalike
-letters and leetspeak folded, lower case) gives a probability; keyword
-heuristics, applied only once the model has flagged a text, name the
-technique. The weights ship with the package (``data/injection_model.json.gz``,
-its header names the training data, licence, feature parameters, threshold
-and measured precision/recall), are loaded on first use and are shared by
-every detector in the process.
+letters and leetspeak folded, floods of one character or word cut short,
+lower case) gives a probability. Base64 blobs and pig latin are decoded and
+scored too. The model learned English, French, German, Spanish, Italian and
+Portuguese from labelled data; for languages without such data (Chinese,
+Japanese, Korean, Russian, Arabic, Urdu, Hindi, Bengali, Turkish, Vietnamese,
+Indonesian) a small lexicon of textbook override and prompt-extraction
+phrasings, written for this module, raises the score instead (see
+``_LEXICON_SOURCES`` for its limits). Keyword heuristics, applied only once a
+text is flagged, name the technique. The weights ship with the package
+(``data/injection_model.json.gz``, its header names the training data,
+licences, feature parameters, threshold and tune-side metrics), are loaded on
+first use and are shared by every detector in the process.
 
 Long texts are scored in overlapping windows and the highest window wins, so
 an injection buried in a long document is not diluted; past a character
@@ -17,8 +23,8 @@ whatever the size of the prompt.
 :class:`InjectionStep` applies the detector to an :class:`AuditRecord`: the
 user's messages and the system instructions are scored as direct input,
 tool results and other non-user text as indirect input; the model's output is
-never scored. Scores are probabilities from a classifier trained on a public
-English data set: a flag is a reason to look, not proof of an attack.
+never scored. Scores are probabilities from a classifier trained on public
+data sets: a flag is a reason to look, not proof of an attack.
 """
 
 from __future__ import annotations
@@ -88,7 +94,11 @@ _LEET_CHAR: Final = re.compile(
     f"|(?<=[0-9@$|€])(?<!{_T}[0-9@$|€])(?=[a-z]{{2}})|(?<=[a-z0-9@$!|+€]{{3}}[a-z][0-9@$€])(?!{_T}))"
 )
 _SPACED: Final = re.compile(r"\b(?:[a-z][ .\-_*]){3,}[a-z]\b")
-_WORD: Final = re.compile(r"[a-z0-9]+")
+_WORD: Final = re.compile(r"[^\W_]+")
+# Runs that dilute a window's n-grams (token floods): a character repeated more than three times, or the
+# same word (up to 20 characters) repeated more than three times in a row, are cut down to three.
+_CHAR_RUN: Final = re.compile(r"([^\s\d])\1{3,}")
+_WORD_RUN: Final = re.compile(r"\b([^\W_]{1,20})(?:\W{1,3}\1\b){3,}")
 
 
 def _fold_lookalikes(match: re.Match[str]) -> str:
@@ -103,8 +113,18 @@ def _unspace(match: re.Match[str]) -> str:
     return match.group(0)[::2]
 
 
+def _three(match: re.Match[str]) -> str:
+    return match.group(1) * 3
+
+
+def _three_words(match: re.Match[str]) -> str:
+    word = match.group(1)
+    return f"{word} {word} {word}"
+
+
 def normalize(text: str) -> str:
-    """The text the model sees: NFKC, no invisible characters, lookalikes and leetspeak folded, lower case."""
+    """The text the model sees: NFKC, no invisible characters, lookalikes and leetspeak folded, lower case,
+    floods of one character or word cut to three."""
     if text.isascii():
         text = text.lower()
     else:
@@ -112,7 +132,12 @@ def normalize(text: str) -> str:
         text = _MIXED_SCRIPT.sub(_fold_lookalikes, text)
     text = _LEET_CHAR.sub(_fold_leet, text)
     text = _SPACED.sub(_unspace, text)
-    return " ".join(text.split())
+    words = text.split()
+    if words and max(map(len, words)) > 24:  # a long word: perhaps a run of one character
+        words = _CHAR_RUN.sub(_three, " ".join(words)).split()
+    if len(set(words)) * 2 < len(words):  # most words repeat: perhaps a run of one word
+        words = _WORD_RUN.sub(_three_words, " ".join(words)).split()
+    return " ".join(words)
 
 
 # --- the model ------------------------------------------------------------------------
@@ -234,8 +259,13 @@ _MAX_BLOBS_PER_WINDOW: Final = 4
 _MAX_BLOB: Final = 8192
 
 
+#: A token flood: one character 16 times or more in a row, or one word 10 times or more.
+_FLOOD: Final = re.compile(r"([^\s\d])\1{15,}|\b([^\W_]{1,20})(?:\W{1,3}\2\b){9,}")
+
+
 def _obfuscated(raw: str) -> bool:
-    """Whether the raw text hides instructions: invisible characters, lookalikes, styled letters, leet, spacing."""
+    """Whether the raw text hides instructions: invisible characters, lookalikes, styled letters, leet, spacing,
+    token floods."""
     if not raw.isascii():
         if raw != raw.translate(_INVISIBLE) or _STYLED.search(raw):
             return True
@@ -243,6 +273,8 @@ def _obfuscated(raw: str) -> bool:
         if any(_KEYWORDS.search(m.group(0).translate(_LOOKALIKES)) for m in _MIXED_SCRIPT.finditer(folded)):
             return True
     lowered = raw.lower()
+    if _FLOOD.search(lowered):
+        return True
     if any(_KEYWORDS.search(_LEET_CHAR.sub(_fold_leet, m.group(0))) for m in _LEET_WORD.finditer(lowered)):
         return True
     return any(_KEYWORDS.search(m.group(0)[::2]) for m in _SPACED.finditer(lowered))
@@ -289,6 +321,261 @@ def _decoded_blobs(text: str, start: int, end: int) -> tuple[list[str], int]:
     return found, scanned
 
 
+# --- pig latin ----------------------------------------------------------------------------
+_PIG_WORD: Final = re.compile(r"[a-z]{4,}")
+_VOWELS: Final = frozenset("aeiou")
+
+
+def _unpig(word: str, vocabulary: Mapping[str, float]) -> str:
+    """One pig-latin word back in English: the reading the model knows, else the likeliest."""
+    if not word.endswith("ay"):
+        return word
+    stem = word[:-2]
+    vowel_first = stem[0] in _VOWELS
+    candidates = [stem[:-1]] if vowel_first and stem[-1] == "w" else []  # "ignoreway"
+    for k in (3, 2, 1):  # "eviouspray" -> "previous", "ystemsay" -> "system", "ethay" -> "the"
+        if len(stem) > k and not _VOWELS.intersection(stem[-k:]):
+            candidates.append(stem[-k:] + stem[:-k])
+    if vowel_first:
+        if stem[-1] in "yh":
+            candidates.append(stem[:-1])  # "allyay", "allhay"
+        candidates.append(stem)  # "allay"
+    for candidate in candidates:
+        if candidate in vocabulary:
+            return candidate
+    return candidates[-1] if candidates else stem
+
+
+def _pig_latin(normalized: str, vocabulary: Mapping[str, float]) -> str | None:
+    """``normalized`` read back from pig latin when at least two thirds of its longer words end in "ay"."""
+    if normalized.count("ay") < 3:
+        return None
+    words = _PIG_WORD.findall(normalized)
+    pig = sum(1 for word in words if word.endswith("ay"))
+    if pig < 3 or 3 * pig < 2 * len(words):
+        return None
+    return _PIG_WORD.sub(lambda m: _unpig(m.group(0), vocabulary), normalized)
+
+
+# --- phrase lexicon for languages without training data -------------------------------------
+# The model learned English, French, German, Spanish, Italian and Portuguese from labelled data (for
+# English a few textbook phrasings are listed too). For the other languages no public labelled injection
+# data was at hand, so a few instruction-override and
+# prompt-extraction phrasings per language (written for this module, not learned; a context word
+# such as "previous"/"all"/"your" is required near the object, to spare ordinary uses of "ignore")
+# raise the score to LEXICON_SCORE. They catch the textbook forms only ("ignore all previous
+# instructions", "show your system prompt"); paraphrases, other word orders and jailbreak
+# stories in these languages are not recognised, and no held-out data measures them.
+LEXICON_SCORE: Final = 0.95
+_G = "[^.!?。！？।۔؟\\n]"  # any character within one sentence
+_LEXICON_SOURCES: Final = {
+    # English, where the model is trained: only the textbook forms, so that a stricter threshold does not let them pass.
+    "en": (
+        "\\b(?:ignore|disregard|forget)(?: all| any| the| of| your"
+        "| my| these| those)* (?:previous|prior|preceding|above"
+        "|earlier|initial|original|system)(?: \\w+)? (?:instructions?"
+        "|prompts?|rules|directions|directives|guidelines)\\b",
+        "\\b(?:repeat|print|output|reveal|show|display|write out"
+        "|spell out|recite)(?: me)?(?: back)?(?: all| the| your)* "
+        "(?:text|words|instructions|prompt|messages?|everything) (?:above|before this|so far|verbatim)\\b"
+        "|\\b(?:what is|what are|what's|reveal|print|show me|tell me"
+        "|output|repeat) (?:all )?your (?:system prompt|system "
+        "message|initial (?:prompt|instructions)|original instructions|hidden instructions|secret instructions)\\b",
+    ),
+    "zh": (
+        "(?:忽略|忽视|忽視|无视|無視|不要理会|不要理會|不理会|别理|別理|忘记|忘記|忘掉|抛开|拋開|抛弃|拋棄|放弃|放棄|跳过|跳過"
+        "|绕过|繞過|违反|違反|不要遵守|不再遵守|停止遵守|不用遵守|无需遵守)"
+        f"{_G}{{0,8}}?(?:之前|以前|先前|此前|上面|以上|上述|前面|前述|所有|全部|一切|你的|您的|原来|原來|原有|原始|初始|系统"
+        f"|系統|既定|默认|默認){_G}{{0,8}}?(?:指令|指示|说明|說明|规则|規則|提示词|提示詞|提示|设定|設定|限制|约束|約束|命令"
+        "|规定|規定|准则|準則|要求|内容|內容)",
+        "(?:输出|輸出|显示|顯示|打印|告诉我|告訴我|透露|泄露|洩露|重复|重複|展示|给我看|給我看|说出|說出|公开|公開|列出)"
+        f"{_G}{{0,10}}?(?:系统提示|系統提示|系统指令|系統指令|系统消息|系統訊息|初始指令|初始提示|隐藏指令|隱藏指令|原始指令"
+        "|你的指令|你的提示词|你的设定)"
+        "|(?:你|您)的?(?:系统提示|系統提示|系统指令|系統指令|初始指令|隐藏指令|隱藏指令)",
+    ),
+    "ja": (
+        "(?:以前|前|これまで|今まで|上記|上|先ほど|先程|全て|すべて|全部|あなたの|システム|元の|最初の|初期)"
+        f"{_G}{{0,8}}?(?:指示|命令|指令|ルール|規則|設定|制約|プロンプト|ガイドライン|制限|方針)"
+        f"{_G}{{0,8}}?(?:無視|忘れ|破棄|無効|従わ|従うな|捨て)",
+        "(?:システムプロンプト|初期指示|初期プロンプト|隠された指示|隠し指示|システムメッセージ|元の指示)"
+        f"{_G}{{0,10}}?(?:教えて|表示|出力|見せて|開示|繰り返|書き出|公開)",
+    ),
+    "ko": (
+        "(?:이전|앞의|앞서|위의|위에|모든|지금까지|기존|시스템|원래|초기|너의|당신의|네)"
+        f"{_G}{{0,10}}?(?:지시|지침|명령|규칙|프롬프트|설정|제한|가이드라인|룰)"
+        f"{_G}{{0,10}}?(?:무시|잊어|잊고|잊으|버려|버리고|따르지 ?마|어기)",
+        "(?:시스템 ?프롬프트|초기 ?지시|숨겨진 ?지시"
+        f"|시스템 ?메시지){_G}{{0,10}}?(?:알려|보여|출력|공개|말해|반복|적어)",
+    ),
+    "ru": (
+        "(?:игнорир|проигнорир|забуд|забыв|не обращай\\w* внимани\\w* на|не слушай|отбрось|отбрасыв|отмен|пренебре"
+        "|не следуй|перестань следовать|не соблюдай)"
+        f"{_G}{{0,30}}?(?:предыдущ|прежн|\\bвсе\\b|\\bвсё\\b|вышеуказанн|вышеприведенн|\\bвыше\\b|\\bсво|\\bтво|\\bваш"
+        f"|системн|изначальн|исходн|данн|полученн|заданн|ранее){_G}{{0,25}}?(?:инструкци|указани|правил|ограничени|команд"
+        "|промпт|запрет|директив|установк|политик)",
+        "(?:покажи|выведи|раскрой|повтори|напиши|скажи|дай|перескажи|процитируй|сообщи)"
+        f"{_G}{{0,20}}?(?:системн\\w* (?:промпт|подсказк|инструкц"
+        "|сообщени)|(?:свои|твои|исходн\\w*|скрыт\\w*|начальн\\w*)"
+        " (?:инструкц|промпт|правил|указани))"
+        f"|(?:\\bтвой|\\bваш|у тебя|у вас){_G}{{0,6}}?системн\\w* (?:промпт|подсказк)",
+    ),
+    "ar": (
+        "\\b(?:تجاهل|تجاهلي|تجاهلوا|تتجاهل|انس|انسي|انسوا|إنس|تخط"
+        "|تخطى|تخطي|تجاوز|تجاوزي|أهمل|اهمل|لا تتبع|لا تلتزم|لا تطع)\\b"
+        f"{_G}{{0,30}}?\\b(?:ب|و|ل)?(?:ال)?(?:تعليمات|أوامر|اوامر|قواعد|إرشادات|ارشادات|توجيهات|قيود)",
+        "\\b(?:اكشف|أظهر|اظهر|اعرض|اطبع|كرر|أخبرني|اخبرني|قل لي|أعطني|اعطني)\\b"
+        f"{_G}{{0,20}}?(?:موجه النظام|تعليمات النظام|رسالة النظام|التعليمات الأولية|التعليمات الاولية|تعليماتك"
+        "|التعليمات المخفية)",
+    ),
+    "ur": (
+        f"(?:پچھلی|پچھلے|تمام|سب|اپنی|اپنے|سسٹم|اوپر){_G}{{0,15}}?(?:ہدایات|ہدایت|احکامات|قواعد|اصول|پرامپٹ)"
+        f"{_G}{{0,20}}?(?:نظر انداز|بھول|اگنور)",
+        f"(?:سسٹم پرامپٹ|ابتدائی ہدایات|خفیہ ہدایات){_G}{{0,20}}?(?:بتاؤ|بتائیں|دکھاؤ|دکھائیں)",
+    ),
+    "hi": (
+        "(?:पिछले|पिछली|पहले के|पहले दिए|ऊपर के|ऊपर दिए|ऊपर लिखे|सभी|सारे|सारी|अपने|अपनी|तुम्हारे|तुम्हारी|आपके|आपकी|सिस्टम|मूल)"
+        f"{_G}{{0,25}}?(?:निर्देश|आदेश|नियम|हिदायत|प्रॉम्प्ट|प्रोम्प्ट|दिशानिर्देश|प्रतिबंध)"
+        f"{_G}{{0,25}}?(?:अनदेखा|नज़रअंदाज़|नजरअंदाज|नज़रंदाज़|नजरंदाज|भूल|उपेक्षा|इग्नोर|मत मान|न मान|ना मान|पालन मत|पालन न)",
+        "(?:सिस्टम प्रॉम्प्ट|सिस्टम प्रोम्प्ट|प्रारंभिक निर्देश|शुरुआती निर्देश|छिपे हुए निर्देश|गुप्त निर्देश)"
+        f"{_G}{{0,25}}?(?:बताओ|बताएं|बताइए|बताएँ|दिखाओ|दिखाएं|दिखाइए|प्रिंट|दोहराओ|दोहराएं|लिखो)",
+    ),
+    "bn": (
+        "(?:পূর্ববর্তী|আগের|পূর্বের|উপরের|উপরে|সমস্ত|সব|সকল|তোমার|আপনার|তোর|সিস্টেম|মূল)"
+        f"{_G}{{0,25}}?(?:নির্দেশ|আদেশ|নিয়ম|প্রম্পট|বিধিনিষেধ){_G}{{0,25}}?(?:উপেক্ষা|ভুলে|অগ্রাহ্য|অমান্য|ইগনোর|মানবে না|মেনো না)",
+        f"(?:সিস্টেম প্রম্পট|প্রাথমিক নির্দেশ|গোপন নির্দেশ|লুকানো নির্দেশ){_G}{{0,25}}?(?:বলো|বলুন|দেখাও|দেখান|প্রকাশ|লেখো)",
+    ),
+    "tr": (
+        f"(?:önceki|yukarıdaki|tüm|bütün|sistem|senin|verilen){_G}{{0,25}}?(?:talimat|kural|komut|yönerge|istem)"
+        f"{_G}{{0,20}}?(?:yok say|görmezden gel|unut|dikkate alma|umursama|çiğne)",
+        f"(?:sistem (?:istem|mesaj|talimat)\\w*|talimatlarını|gizli talimat\\w*){_G}{{0,20}}?"
+        "(?:göster|yaz|söyle|tekrarla|açıkla|ver)",
+    ),
+    "vi": (
+        f"(?:bỏ qua|phớt lờ|lờ đi|quên|không tuân theo|đừng tuân theo){_G}{{0,25}}?(?:hướng dẫn|chỉ dẫn|chỉ thị|quy tắc"
+        f"|lệnh|lời nhắc){_G}{{0,20}}?(?:trước|bên trên|ở trên|ban đầu|hệ thống|của bạn)",
+        f"(?:cho tôi xem|hiển thị|in ra|tiết lộ|nhắc lại|cho biết){_G}{{0,20}}?(?:lời nhắc hệ thống|chỉ dẫn hệ thống"
+        "|hướng dẫn hệ thống|hướng dẫn ban đầu)",
+    ),
+    "id": (
+        f"\\b(?:abaikan|lupakan|acuhkan|jangan ikuti|jangan patuhi|langgar)\\b{_G}{{0,25}}?"
+        "(?:sebelum|di atas|semua|sistem|kamu|anda"
+        f"|awal){_G}{{0,25}}?(?:instruksi|perintah|aturan|petunjuk|arahan|pedoman)"
+        "|\\b(?:abaikan|lupakan|acuhkan|jangan ikuti|jangan patuhi"
+        f"|langgar)\\b{_G}{{0,25}}?(?:instruksi|perintah|aturan"
+        f"|petunjuk|arahan|pedoman){_G}{{0,25}}?(?:sebelum|di atas|sistem|kamu|anda|awal)",
+        f"\\b(?:tampilkan|tunjukkan|ungkapkan|ulangi|sebutkan|beritahu\\w*|cetak)\\b{_G}{{0,20}}?(?:prompt sistem"
+        "|instruksi sistem|instruksi awal|pesan sistem|instruksi tersembunyi)",
+    ),
+}
+#: Words one of which every phrase of a language holds (its "instructions", "rules", "prompt"...): a
+#: language's patterns are tried only on a window holding one of them, which keeps the cost per window small.
+_LEXICON_ANCHORS: Final = {
+    "en": (
+        "ignor",
+        "disregard",
+        "forget",
+        "above",
+        "verbatim",
+        "so far",
+        "before this",
+        "system prompt",
+        "system message",
+        "initial",
+        "original instr",
+        "hidden instr",
+        "secret instr",
+    ),
+    "zh": (
+        "指",
+        "说明",
+        "說明",
+        "规",
+        "規",
+        "提示",
+        "设定",
+        "設定",
+        "限制",
+        "约束",
+        "約束",
+        "命令",
+        "准则",
+        "準則",
+        "要求",
+        "内容",
+        "內容",
+    ),
+    "ja": (
+        "指示",
+        "命令",
+        "指令",
+        "ルール",
+        "規則",
+        "設定",
+        "制約",
+        "プロンプト",
+        "ガイドライン",
+        "制限",
+        "方針",
+        "メッセージ",
+    ),
+    "ko": ("지시", "지침", "명령", "규칙", "프롬프트", "설정", "제한", "가이드라인", "룰", "메시지"),
+    "ru": (
+        "инструкци",
+        "указани",
+        "правил",
+        "ограничени",
+        "команд",
+        "промпт",
+        "подсказк",
+        "запрет",
+        "директив",
+        "установк",
+        "политик",
+        "сообщени",
+    ),
+    "ar": ("تعليمات", "أوامر", "اوامر", "قواعد", "إرشادات", "ارشادات", "توجيهات", "قيود", "موجه", "رسالة"),
+    "ur": ("ہدایات", "ہدایت", "احکامات", "قواعد", "اصول", "پرامپٹ"),
+    "hi": ("निर्देश", "आदेश", "नियम", "हिदायत", "प्रॉम्प्ट", "प्रोम्प्ट", "प्रतिबंध"),
+    "bn": ("নির্দেশ", "আদেশ", "নিয়ম", "প্রম্পট", "বিধিনিষেধ"),
+    "tr": ("talimat", "kural", "komut", "yönerge", "istem", "mesaj"),
+    "vi": ("hướng dẫn", "chỉ dẫn", "chỉ thị", "quy tắc", "lệnh", "lời nhắc"),
+    "id": ("instruksi", "perintah", "aturan", "petunjuk", "arahan", "pedoman", "prompt", "pesan"),
+}
+#: Languages written in Latin letters: tried on every window; the others only on windows holding a
+#: character from U+0400 up (Cyrillic, Arabic, Indic, CJK, Hangul, ...).
+_LATIN_LEXICON: Final = ("en", "tr", "vi", "id")
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+_LEXICON: Final = {
+    lang: (
+        tuple(_nfkc(anchor) for anchor in _LEXICON_ANCHORS[lang]),
+        re.compile(_nfkc(override)),
+        re.compile(_nfkc(extraction)),
+    )
+    for lang, (override, extraction) in _LEXICON_SOURCES.items()
+}
+_ASCII: Final = tuple(_LEXICON[lang] for lang in ("en", "tr", "id"))
+_LATIN: Final = tuple(_LEXICON[lang] for lang in _LATIN_LEXICON)
+_ALL: Final = tuple(_LEXICON.values())
+LEXICON_LANGUAGES: Final = tuple(_LEXICON_SOURCES)
+
+
+def _lexicon(normalized: str) -> str | None:
+    """The technique a lexicon phrase in the normalised text names, if any."""
+    groups = _ASCII if normalized.isascii() else _ALL if max(normalized) >= "\u0400" else _LATIN
+    for anchors, override, extraction in groups:
+        if any(anchor in normalized for anchor in anchors):
+            if override.search(normalized):
+                return "instruction_override"
+            if extraction.search(normalized):
+                return "system_prompt_extraction"
+    return None
+
+
 # --- the detector -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
@@ -318,8 +605,9 @@ def _windows(length: int, size: int, step: int, budget: int) -> Iterator[tuple[i
 class InjectionDetector:
     """Scores texts for prompt injection. Thread-safe; the model loads on first use.
 
-    ``threshold`` defaults to the model file's, chosen on held-out short
-    prompts for precision >= 0.95 with recall maximised. Text from any source
+    ``threshold`` defaults to the model file's (0.5: the bias is shifted so
+    that the score chosen on tune-side validation prompts, the best recall
+    with precision >= 0.90 when 4 % of prompts are attacks, falls on 0.5). Text from any source
     but the user (system instructions, tool results, documents) has
     ``document_offset`` subtracted from its log-odds first: long,
     instruction-like prose scores higher than chat messages, and the default
@@ -387,8 +675,12 @@ class InjectionDetector:
 
         With ``explain`` false no technique is worked out (cheaper when only the score matters).
         """
-        z, raw, normalized, decoded = self._best(text, max_chars)
+        z, raw, normalized, decoded, rule = self._best(text, max_chars)
         probability = _sigmoid(z if source == "user" else z - self.document_offset)
+        if rule is not None and probability < LEXICON_SCORE:
+            probability = LEXICON_SCORE
+        else:
+            rule = None
         if probability < self.threshold:
             return Verdict(probability, False, None, source)
         if not explain:
@@ -398,7 +690,7 @@ class InjectionDetector:
         elif decoded or _obfuscated(raw):
             technique = "obfuscation"
         else:
-            technique = _named_technique(normalized)
+            technique = rule or _named_technique(normalized)
         return Verdict(probability, True, technique, source)
 
     def _budget(self, max_chars: int | None) -> int:
@@ -414,11 +706,13 @@ class InjectionDetector:
         wanted = max(2, self._budget(max_chars) // size)
         return 0 if starts <= wanted else wanted
 
-    def _best(self, text: str, max_chars: int | None) -> tuple[float, str, str, bool]:
-        """The highest-scoring window: (log-odds, raw text, normalised text, whether it was base64)."""
+    def _best(self, text: str, max_chars: int | None) -> tuple[float, str, str, bool, str | None]:
+        """The highest-scoring window: (log-odds, raw text, normalised text, whether it was decoded from
+        base64 or pig latin, the technique of the first lexicon phrase found in any window)."""
         model = self.model
         budget = self._budget(max_chars)
         best: tuple[float, str, str, bool] = (-math.inf, "", "", False)
+        rule: str | None = None
         step = self.window_chars - self.overlap_chars
         scanned = 0
         for start, end in _windows(len(text), self.window_chars, step, budget):
@@ -427,6 +721,13 @@ class InjectionDetector:
             z = model.logit(normalized)
             if z > best[0]:
                 best = (z, raw, normalized, False)
+            if rule is None:
+                rule = _lexicon(normalized)
+            unpigged = _pig_latin(normalized, model.words)
+            if unpigged is not None:
+                z = model.logit(unpigged)
+                if z > best[0]:
+                    best = (z, raw, unpigged, True)
             if end > scanned:
                 hidden, scanned = _decoded_blobs(text, max(start, scanned), end)
                 for decoded in hidden:
@@ -435,7 +736,9 @@ class InjectionDetector:
                         z = model.logit(decoded_norm)
                         if z > best[0]:
                             best = (z, raw, decoded_norm, True)
-        return best
+                        if rule is None:
+                            rule = _lexicon(decoded_norm)
+        return (*best, rule)
 
 
 # --- the processing step ----------------------------------------------------------------

@@ -207,3 +207,12 @@ def test_connector_actions_fit_the_action_schema(kind: str) -> None:
 def test_connector_needing_settings_of_its_own_is_refused() -> None:
     with pytest.raises(ValueError, match=r"connector type \.email: install attaches"):
         connector_action("c-1", ".email")
+
+
+def test_dashboards_readme_describes_what_is_generated() -> None:
+    """The README beside the files names the data view and search ids, the panel count and every rule file."""
+    readme = (DASHBOARDS / "README.md").read_text(encoding="utf-8")
+    assert DATA_VIEW_ID in readme and SEARCH_ID in readme
+    assert f"| {len(all_panels())} Lens visualizations |" in readme
+    for name in rule_files():
+        assert f"| `{name}` |" in readme, name

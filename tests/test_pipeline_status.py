@@ -24,6 +24,7 @@ from genai_audit.store.elasticsearch import (
     SPAN_ATTRIBUTE_TYPES,
     TEMPLATE_VERSION,
     AuditDocument,
+    ElasticsearchSpanExporter,
     logs_template,
     traces_template,
 )
@@ -166,6 +167,19 @@ def test_spool_refusal_and_rejection_reach_elasticsearch_and_fire_the_rule(
     es_node: RunningNode, processor_env: dict[str, str], namespace: str
 ) -> None:
     """A span the full spool refuses and one the cluster rejects are counted in a status document the rule sees."""
+    (spec,) = [r for r in rules() if r.key == "audit-pipeline-loss"]
+    params = spec.params()
+    es = negotiating_client(es_node.url, request_timeout=30)
+    logs = f"logs-genai_audit.otel-{namespace}"
+    # first a healthy backlog: a status document the rule must not fire on
+    exporter = ElasticsearchSpanExporter(es_node.url, namespace=namespace, env={}, integrity=False,
+                                         dead_letter_path=processor_env["GENAI_AUDIT_ES_DEAD_LETTER"])
+    healthy = PipelineStatusReporter(namespace, exporter.create_once)
+    assert healthy.observe(lambda: PipelineCounters(spool_pending=2000, spool_bytes=10, spool_quota_bytes=1 << 30))
+    exporter.shutdown()
+    es.indices.refresh(index=logs)
+    assert es.count(index=logs)["count"] == 1
+    assert rule_on_cluster(es, params, time.time_ns() // 1_000_000 + 1000, [logs]) == []
     started_ms = time.time_ns() // 1_000_000
     processor = remote_processor(es_node.url, processor_env)
     chat = {sc.OPERATION_NAME: "chat", sc.REQUEST_MODEL: "gpt-4o"}
@@ -179,10 +193,11 @@ def test_spool_refusal_and_rejection_reach_elasticsearch_and_fire_the_rule(
     finally:
         processor.shutdown()
     assert processor.stats.refused == 1
-    es = negotiating_client(es_node.url, request_timeout=30)
-    logs = f"logs-genai_audit.otel-{namespace}"
     es.indices.refresh(index=logs)
-    hits = es.search(index=logs, query={"term": {"event_name": sc.PIPELINE_STATUS_EVENT}})["hits"]["hits"]
+    hits = es.search(
+        index=logs, query={"range": {"@timestamp": {"gte": started_ms, "format": "epoch_millis"}}}
+    )["hits"]["hits"]
+    assert {h["_source"]["event_name"] for h in hits} == {sc.PIPELINE_STATUS_EVENT}
     totals = {
         name: sum(h["_source"]["attributes"][name] for h in hits)
         for name in (sc.AUDIT_PIPELINE_REFUSED, sc.AUDIT_PIPELINE_DEAD_LETTERED, sc.AUDIT_PIPELINE_LOST)
@@ -193,8 +208,6 @@ def test_spool_refusal_and_rejection_reach_elasticsearch_and_fire_the_rule(
     assert set(fields[sc.AUDIT_PIPELINE_SPOOL_NEAR_FULL]) == {"boolean"}
     dead = [json.loads(line) for line in Path(processor_env["GENAI_AUDIT_ES_DEAD_LETTER"]).read_text().splitlines()]
     assert len(dead) == 1
-    (spec,) = [r for r in rules() if r.key == "audit-pipeline-loss"]
-    params = spec.params()
     assert rule_on_cluster(es, params, time.time_ns() // 1_000_000 + 1000, [logs]) == [("all documents", 1.0)]
-    assert rule_on_cluster(es, params, started_ms - 1000, [logs]) == []
+    assert rule_on_cluster(es, params, started_ms - 1, [logs]) == []  # the healthy backlog alone
     es.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 #: Lens's pseudo-field of the count operation
@@ -127,7 +127,6 @@ class Panel:
     split: str | None = None
     width: int = 24
     height: int = 12
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -277,7 +276,6 @@ def _visualization(panel: Panel) -> dict[str, Any]:
         "labelsOrientation": {"x": 0, "yLeft": 0, "yRight": 0},
         "preferredSeriesType": panel.series,
         "layers": [xy_layer],
-        **panel.extra,
     }
 
 

@@ -221,15 +221,17 @@ def _column_json(column: Column) -> dict[str, Any]:
                 ]
             },
         )
-    elif operation == "range":
+    elif operation == "range":  # explicit ranges (not a histogram): string buckets, as Lens makes them
         body.update(
-            dataType="number",
+            dataType="string",
             scale="ordinal",
             sourceField=column.field,
             params={
                 "type": "range",
                 "maxBars": "auto",
+                "includeEmptyRows": True,
                 "ranges": [{"from": low, "to": high, "label": label} for low, high, label in column.ranges],
+                "parentFormat": {"id": "range", "params": {"template": "arrow_right", "replaceInfinity": True}},
             },
         )
     else:

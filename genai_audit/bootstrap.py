@@ -92,6 +92,7 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
     from genai_audit.config import parse_int, spool_dir
     from genai_audit.integrity import Sealer, elasticsearch_store_name, entries_of
     from genai_audit.store.elasticsearch import AuditDocument, ElasticsearchSpanExporter, RawJson, span_documents
+    from genai_audit.store.pipeline_status import PipelineCounters, PipelineStatusReporter
     from genai_audit.store.spool import Spool, SpooledDocument, SpoolError, SpoolingSpanProcessor
 
     env = os.environ if env is None else env
@@ -106,6 +107,21 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
     # tamper evidence: each span document is hashed and ledgered before its spool commit
     sealer = Sealer.from_env(elasticsearch_store_name(namespace), env)
 
+    # the pipeline's own losses and backlog, as status documents an alert rule can query
+    status = PipelineStatusReporter(namespace, exporter.create_once)
+    processors: list[SpoolingSpanProcessor] = []  # the processor below, once built
+
+    def counters(in_flight: int) -> PipelineCounters:
+        stats = processors[0].stats
+        return PipelineCounters(
+            dropped=stats.dropped,
+            refused=stats.refused,
+            dead_lettered=exporter.dead_lettered,
+            spool_pending=max(0, spool.pending() - in_flight),  # the batch delivered leaves the spool next
+            spool_bytes=spool.size_bytes(),
+            spool_quota_bytes=spool.quota_bytes,
+        )
+
     def deliver(docs: list[SpooledDocument]) -> Any:
         # the spooled JSON goes to the bulk request as it is: no decoding and encoding again
         report = exporter.export_documents(AuditDocument(d.index, d.id, RawJson(d.source)) for d in docs)
@@ -113,6 +129,11 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
             json.loads(str(r.document.source)) for r in report.dead_lettered if r.document.index.startswith("traces-")
         ]
         sealer.unstored(entries_of(rejected))  # kept in the dead-letter file, never in the store
+        if processors and report.delivered:
+            try:
+                status.observe(lambda: counters(len(docs)))
+            except Exception:  # reporting never stops delivery
+                logger.debug("pipeline status failed", exc_info=True)
         return report
 
     def to_documents(spans: Sequence[ReadableSpan]) -> list[AuditDocument]:
@@ -128,7 +149,7 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
             if d.index.startswith("traces-")
         ]
 
-    return SpoolingSpanProcessor(
+    processor = SpoolingSpanProcessor(
         spool,
         to_documents,
         deliver,
@@ -137,6 +158,8 @@ def remote_processor(url: str, env: Mapping[str, str] | None = None) -> SpanProc
         on_shutdown=exporter.shutdown,
         raw_bodies=True,
     )
+    processors.append(processor)
+    return processor
 
 
 @dataclass

@@ -741,6 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=cmd_verify)
     _add_report_commands(sub, store_help)
     _add_maintenance_commands(sub, store_help)
+    from genai_audit.kibana.cli import add_kibana_commands
+
+    add_kibana_commands(sub, CLIError)
     return parser
 
 

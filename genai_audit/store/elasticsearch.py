@@ -106,7 +106,8 @@ TRACES_TEMPLATE: Final = "genai-audit-traces"
 LOGS_TEMPLATE: Final = "genai-audit-logs"
 TEMPLATE_PRIORITY: Final = 300
 #: bump when the templates below change; installed templates with a lower version are replaced
-TEMPLATE_VERSION: Final = 2
+#: (3: the pipeline status fields of the logs template, typed resource environment and service name)
+TEMPLATE_VERSION: Final = 3
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9_][a-z0-9_.]{0,99}$")
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -214,6 +215,21 @@ EVENT_ATTRIBUTE_TYPES: Final[Mapping[str, Mapping[str, Any]]] = {
     "exception.message": _TEXT,
     "exception.stacktrace": _TEXT,
     "exception.escaped": _BOOLEAN,
+    # the pipeline's own status documents (genai_audit.store.pipeline_status)
+    sc.AUDIT_PIPELINE_DROPPED: _LONG,
+    sc.AUDIT_PIPELINE_REFUSED: _LONG,
+    sc.AUDIT_PIPELINE_DEAD_LETTERED: _LONG,
+    sc.AUDIT_PIPELINE_LOST: _LONG,
+    sc.AUDIT_PIPELINE_SPOOL_PENDING: _LONG,
+    sc.AUDIT_PIPELINE_SPOOL_BYTES: _LONG,
+    sc.AUDIT_PIPELINE_SPOOL_QUOTA_BYTES: _LONG,
+    sc.AUDIT_PIPELINE_SPOOL_NEAR_FULL: _BOOLEAN,
+}
+
+#: resource attributes with a fixed type, so that dashboards can rely on them before any document has one
+RESOURCE_ATTRIBUTE_TYPES: Final[Mapping[str, Mapping[str, Any]]] = {
+    "service.name": _KEYWORD,
+    sc.DEPLOYMENT_ENVIRONMENT: _KEYWORD,
 }
 
 # passthrough priorities: the more specific level wins a name clash (span over scope over resource)
@@ -261,7 +277,9 @@ def _template_body(properties: Mapping[str, Any]) -> dict[str, Any]:
                     "data_stream": {"properties": {"type": _KW, "dataset": _KW, "namespace": _KW}},
                     "trace_id": _KW,
                     "span_id": _KW,
-                    "resource": {"properties": {"attributes": _passthrough(_PRIORITY_RESOURCE)}},
+                    "resource": {
+                        "properties": {"attributes": _passthrough(_PRIORITY_RESOURCE, RESOURCE_ATTRIBUTE_TYPES)}
+                    },
                     **properties,
                 },
             },
@@ -779,6 +797,23 @@ class ElasticsearchSpanExporter(SpanExporter):
         return None
 
     # -- delivery --------------------------------------------------------------------------
+
+    def create_once(self, document: AuditDocument) -> bool:
+        """Store one small document with a single ``create`` request and no retries; True when it is stored.
+
+        For reports that must not hold up delivery (the pipeline's status): a failure is left to
+        the caller, which sends it again later. An existing document of the same id counts as stored.
+        """
+        if self._closed.is_set() or self._ensure_templates() is not None:
+            return False
+        try:
+            with suppress_instrumentation():
+                self.client.create(index=document.index, id=document.id, document=_source_of(document))
+        except ApiError as exc:
+            return exc.meta.status == 409
+        except TransportError:
+            return False
+        return True
 
     def export_documents(self, documents: Iterable[AuditDocument]) -> DeliveryReport:
         """Deliver ``documents``; the report names each one that was not delivered."""

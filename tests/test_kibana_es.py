@@ -8,7 +8,7 @@ scenario's and ``genai-audit stats``; every field a panel, the search or a rule 
 the mapping (aggregatable where it is bucketed or aggregated); every rule must fire on the
 incident and stay silent on a clean window.
 
-The node fixture is a parameter: a 9.x node fixture joins ``NODES`` when the suite has one.
+The node fixture is a parameter: every check runs against the 8.19 and the 9.x node.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from tests.kibana_scenario import LONG_TEXT_TAIL, MINUTE_NS, Scenario, build, sp
 from tests.lens_queries import MISSING, lens_in_memory, lens_on_cluster, rule_on_cluster, same_tables
 
 pytestmark = pytest.mark.integration
-NODES = ["es_node"]
+NODES = ["es_node_8", "es_node_9"]
 HALF_HOUR_NS = 30 * MINUTE_NS
 
 

@@ -4,7 +4,7 @@ PYTHON ?= python3
 CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/genai-audit
 # the distributions of this checkout, installed editable; the environment is keyed on their declarations
 # and on the checkout's path (an editable install points at the checkout it was made from)
-DISTS := . processors instrumentation/openai instrumentation/anthropic instrumentation/groq
+DISTS := . processors $(patsubst %/pyproject.toml,%,$(wildcard instrumentation/*/pyproject.toml))
 DEPS_HASH := $(shell (cat $(addsuffix /pyproject.toml,$(DISTS)) setup.py; echo $(CURDIR)) | sha256sum | cut -c1-12)
 VENV ?= $(CACHE_DIR)/venv-$(DEPS_HASH)
 BIN := $(VENV)/bin

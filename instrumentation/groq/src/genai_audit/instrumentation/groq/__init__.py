@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,11 +54,12 @@ class GroqChatAccumulator(_accumulate.ChatAccumulator):
             self.usage = usage
 
 
-def chat_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> GroqChatAccumulator | None:
-    return GroqChatAccumulator() if _accumulate.chat_accumulator(kwargs, result, changed) is not None else None
-
-
-SPEC = CallSpec(sc.OP_CHAT, read_request, _extract.read_chat_response, chat_accumulator)
+SPEC = CallSpec(
+    sc.OP_CHAT,
+    read_request,
+    _extract.read_chat_response,
+    functools.partial(_accumulate.chat_accumulator, factory=GroqChatAccumulator),
+)
 
 
 def targets(telemetry: Telemetry) -> list[Target]:

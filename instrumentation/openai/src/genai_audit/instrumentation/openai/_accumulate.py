@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from genai_audit import semconv as sc
@@ -181,10 +181,13 @@ def _is_stream(result: Any) -> bool:
     return hasattr(result, "__next__") or hasattr(result, "__anext__")
 
 
-def chat_accumulator(kwargs: Mapping[str, Any], result: Any, changed: bool) -> ChatAccumulator | None:
+def chat_accumulator(
+    kwargs: Mapping[str, Any], result: Any, changed: bool, factory: Callable[[], ChatAccumulator] = ChatAccumulator
+) -> ChatAccumulator | None:
+    """A ``factory()`` accumulator for a chat stream (another API's chunks may need a subclass), else None."""
     if not arg(kwargs, "stream") or not _is_stream(result):
         return None
-    return ChatAccumulator()
+    return factory()
 
 
 def undo_stream_usage(chunk: Any) -> bool:
